@@ -1,0 +1,753 @@
+//! The sans-IO client: the device's upload and download tasks, keyed by
+//! name, driven by calls from the application and by down messages.
+//!
+//! It owns no socket, no thread and no clock. Messages to publish go out
+//! through [`ClientIo::publish`]; everything the application must know comes
+//! out through [`ClientIo::event`]. Both are called with no internal lock
+//! held, so they may call back into the client.
+
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+use std::time::Instant;
+
+use crate::digest::{md5_file, Md5Digest};
+use crate::error::{Error, ErrorKind, Result};
+use crate::limits::{MAX_PENDING_ACKS, MAX_TASKS};
+use crate::progress::{percent, ProgressPolicy, Throttle};
+use crate::protocol::up::{self, Report};
+use crate::protocol::{
+    parse_down_message, Direction, DownMessage, Outcome, ProgressState, Qos, Resource, Topics,
+    UpMessage,
+};
+
+/// The two ways out of the client: publishing and telling the application.
+pub trait ClientIo: Send + Sync {
+    /// Publishes `payload` on `topic` (always the device's up topic).
+    /// An `Err` carries the reason, which becomes part of the error the
+    /// operation returns.
+    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> std::result::Result<(), String>;
+
+    /// Tells the application something happened. Called on the thread that
+    /// made the call which caused it (usually the one feeding down messages).
+    fn event(&self, event: &Event<'_>);
+}
+
+/// What a resource looks like in an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskView<'a> {
+    /// Resource name.
+    pub name: &'a str,
+    /// Size in bytes.
+    pub size: u64,
+    /// Expected MD5.
+    pub md5: Md5Digest,
+    /// Presigned URL.
+    pub url: &'a str,
+}
+
+/// Something the application should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// The platform gave an upload task its URL: PUT the data there.
+    UploadUrl(TaskView<'a>),
+    /// A download task arrived, answering `get_download_task` or pushed.
+    DownloadTask {
+        /// What to download.
+        task: TaskView<'a>,
+        /// True when pushed unasked (`download`).
+        pushed: bool,
+    },
+    /// A response or push for a task that already has its URL: the URL in
+    /// it (possibly fresh) replaced the old one. Nothing else changed.
+    Duplicate {
+        /// Upload or download.
+        direction: Direction,
+        /// The task, with the URL now stored.
+        task: TaskView<'a>,
+    },
+    /// The platform answered `get_download_task`: nothing to download.
+    NoDownloadTask {
+        /// The platform's code (0 when it sent none).
+        result_code: i32,
+        /// The platform's text.
+        result_msg: &'a str,
+    },
+    /// The platform acknowledged a progress report.
+    ProgressAck {
+        /// Direction of the report.
+        direction: Direction,
+        /// The task the report was for, as far as it can be told.
+        name: Option<&'a str>,
+        /// The platform's text.
+        result_msg: &'a str,
+    },
+    /// The platform rejected a task (non-zero `result_code` in a response).
+    /// The task, if known, has been removed: stop transferring it.
+    TaskRejected {
+        /// Upload or download.
+        direction: Direction,
+        /// The task, as far as it can be told.
+        name: Option<&'a str>,
+        /// The platform's code.
+        result_code: i32,
+        /// The platform's text.
+        result_msg: &'a str,
+    },
+    /// The platform's final verdict on an upload.
+    UploadResult {
+        /// The upload's name, when the platform sent it.
+        name: Option<&'a str>,
+        /// 0 when the platform accepted the upload.
+        result_code: i32,
+        /// The platform's text.
+        result_msg: &'a str,
+    },
+    /// A valid response that matches nothing this client asked for.
+    /// It was ignored.
+    UnmatchedResponse {
+        /// The message's `type`.
+        message_type: &'static str,
+        /// The name it carried, if any.
+        name: Option<&'a str>,
+        /// Why it matches nothing.
+        detail: &'a str,
+    },
+    /// A down message of a `type` this library does not know. Ignored.
+    UnknownMessage {
+        /// Says which type.
+        error: &'a Error,
+    },
+    /// A down message that could not be accepted (wrong topic, not JSON,
+    /// invalid field, task table full...). Ignored.
+    MessageRejected {
+        /// What was wrong.
+        error: &'a Error,
+    },
+}
+
+/// A task as the client currently knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskInfo {
+    /// Size in bytes.
+    pub size: u64,
+    /// Expected MD5.
+    pub md5: Md5Digest,
+    /// The presigned URL, once the platform has sent it.
+    pub url: Option<String>,
+}
+
+#[derive(Debug)]
+struct Task {
+    size: u64,
+    md5: Md5Digest,
+    url: Option<String>,
+    throttle: Throttle,
+}
+
+impl Task {
+    fn new(size: u64, md5: Md5Digest, url: Option<&str>) -> Self {
+        Task {
+            size,
+            md5,
+            url: url.map(str::to_owned),
+            throttle: Throttle::default(),
+        }
+    }
+
+    fn same_resource(&self, r: &Resource<'_>) -> bool {
+        self.size == r.size && self.md5 == r.md5
+    }
+
+    /// Stores a URL, reusing the old string's buffer.
+    fn set_url(&mut self, url: &str) {
+        match &mut self.url {
+            Some(s) => {
+                s.clear();
+                s.push_str(url);
+            }
+            None => self.url = Some(url.to_owned()),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Tasks {
+    by_name: HashMap<String, Task>,
+    /// Names of progress reports sent and not yet acknowledged, oldest
+    /// first. Acks carry no name; they are matched to reports in order.
+    pending_acks: VecDeque<String>,
+}
+
+#[derive(Default)]
+struct State {
+    uploads: Tasks,
+    downloads: Tasks,
+    /// `get_download_task` requests not yet answered.
+    download_queries: u32,
+    policy: ProgressPolicy,
+}
+
+impl State {
+    fn tasks(&mut self, direction: Direction) -> &mut Tasks {
+        match direction {
+            Direction::Upload => &mut self.uploads,
+            Direction::Download => &mut self.downloads,
+        }
+    }
+}
+
+/// The device's resource-management client.
+///
+/// Thread-safe: share it (e.g. in an `Arc`) between the thread feeding down
+/// messages and application threads.
+pub struct Client<Io> {
+    topics: Topics,
+    io: Io,
+    state: Mutex<State>,
+}
+
+/// An event to emit once the lock is released, owning what it refers to.
+enum Pending {
+    None,
+    Unmatched(&'static str, Option<String>, String),
+    Event(OwnedEvent),
+}
+
+/// The variants of [`Event`] whose data comes from the task table rather
+/// than from the message.
+enum OwnedEvent {
+    Rejected(Direction, Option<String>),
+    Ack(Direction, Option<String>),
+}
+
+impl<Io: ClientIo> Client<Io> {
+    /// A client for the device `product_id`/`device_name`.
+    pub fn new(product_id: &str, device_name: &str, io: Io) -> Result<Self> {
+        Ok(Client {
+            topics: Topics::new(product_id, device_name)?,
+            io,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    /// The device's topics.
+    pub fn topics(&self) -> &Topics {
+        &self.topics
+    }
+
+    /// The I/O this client was built with.
+    pub fn io(&self) -> &Io {
+        &self.io
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // No code panics while holding the lock, but a poisoned table is
+        // still consistent: every update is a single map operation.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, what: &str, message: &UpMessage) -> Result<()> {
+        self.io
+            .publish(self.topics.up(), &message.payload, message.qos)
+            .map_err(|reason| {
+                Error::new(
+                    ErrorKind::Publish,
+                    format!("publishing {what} failed: {reason}"),
+                )
+            })
+    }
+
+    /// Sets when the throttled progress helpers publish.
+    pub fn set_progress_policy(&self, policy: ProgressPolicy) {
+        self.lock().policy = policy;
+    }
+
+    /// Creates an upload task and asks the platform for its URL
+    /// (`create_upload_task`). The answer arrives as [`Event::UploadUrl`].
+    ///
+    /// Asking again for a task in flight with the same size and MD5 requests
+    /// a fresh URL; with a different size or MD5 it is a
+    /// [`ErrorKind::TaskConflict`].
+    pub fn create_upload_task(&self, name: &str, size: u64, md5: Md5Digest) -> Result<()> {
+        let message = up::create_upload_task(name, size, &md5)?;
+        let inserted = {
+            let mut state = self.lock();
+            let tasks = &mut state.uploads.by_name;
+            let full = tasks.len() >= MAX_TASKS;
+            match tasks.get_mut(name) {
+                Some(t) if t.size != size || t.md5 != md5 => {
+                    return Err(Error::new(
+                        ErrorKind::TaskConflict,
+                        format!(
+                            "upload task '{name}' is in flight with size {} and md5 {}; finish it before creating one with size {size} and md5 {md5}",
+                            t.size, t.md5
+                        ),
+                    ))
+                }
+                Some(t) => {
+                    t.url = None;
+                    false
+                }
+                None if full => {
+                    return Err(Error::new(
+                        ErrorKind::TooManyTasks,
+                        format!("{MAX_TASKS} upload tasks are in flight; finish one first"),
+                    ))
+                }
+                None => {
+                    tasks.insert(name.to_owned(), Task::new(size, md5, None));
+                    true
+                }
+            }
+        };
+        self.publish("create_upload_task", &message)
+            .inspect_err(|_| {
+                if inserted {
+                    self.lock().uploads.by_name.remove(name);
+                }
+            })
+    }
+
+    /// Hashes the file at `path` (streaming) and creates its upload task,
+    /// named `name` or, when `None`, after the file's base name. Returns the
+    /// name, size and MD5 used.
+    pub fn create_upload_task_from_file(
+        &self,
+        path: &Path,
+        name: Option<&str>,
+    ) -> Result<(String, u64, Md5Digest)> {
+        let name = match name {
+            Some(n) => n.to_owned(),
+            None => path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::InvalidName,
+                        format!(
+                            "'{}' has no UTF-8 file name to use as the resource name",
+                            path.display()
+                        ),
+                    )
+                })?
+                .to_owned(),
+        };
+        crate::protocol::fields::check_name(&name)?;
+        let (size, md5) = md5_file(path)?;
+        self.create_upload_task(&name, size, md5)?;
+        Ok((name, size, md5))
+    }
+
+    /// Asks the platform for the device's download task
+    /// (`get_download_task`). The answer arrives as [`Event::DownloadTask`]
+    /// or [`Event::NoDownloadTask`].
+    pub fn get_download_task(&self) -> Result<()> {
+        {
+            let mut state = self.lock();
+            state.download_queries = state.download_queries.saturating_add(1);
+        }
+        self.publish("get_download_task", &up::get_download_task())
+            .inspect_err(|_| {
+                let mut state = self.lock();
+                state.download_queries = state.download_queries.saturating_sub(1);
+            })
+    }
+
+    /// What the client knows of a task in flight.
+    pub fn task(&self, direction: Direction, name: &str) -> Option<TaskInfo> {
+        let mut state = self.lock();
+        state.tasks(direction).by_name.get(name).map(|t| TaskInfo {
+            size: t.size,
+            md5: t.md5,
+            url: t.url.clone(),
+        })
+    }
+
+    /// Publishes one progress report as given (`report_upload_progress` or
+    /// `report_download_progress`). A `done` or `fail` report ends the task.
+    /// No task needs to exist: this is the protocol's raw report.
+    pub fn report_progress(
+        &self,
+        direction: Direction,
+        name: &str,
+        report: &Report<'_>,
+    ) -> Result<()> {
+        let message = up::report_progress(direction, name, report)?;
+        let final_report = report.state != ProgressState::InProgress;
+        let removed = {
+            let mut state = self.lock();
+            let tasks = state.tasks(direction);
+            push_pending(&mut tasks.pending_acks, name);
+            if final_report {
+                tasks.by_name.remove(name)
+            } else {
+                None
+            }
+        };
+        self.publish(message_name(direction), &message)
+            .inspect_err(|_| {
+                let mut state = self.lock();
+                let tasks = state.tasks(direction);
+                forget_pending(&mut tasks.pending_acks, name);
+                if let Some(task) = removed {
+                    tasks.by_name.entry(name.to_owned()).or_insert(task);
+                }
+            })
+    }
+
+    /// Tells the client `bytes_done` of the task's bytes are transferred;
+    /// publishes an in-progress report when the progress policy says it is
+    /// worth it. Returns whether a report was published.
+    pub fn track_progress(
+        &self,
+        direction: Direction,
+        name: &str,
+        bytes_done: u64,
+        now: Instant,
+    ) -> Result<bool> {
+        let (pct, before) = {
+            let mut state = self.lock();
+            let policy = state.policy;
+            let tasks = state.tasks(direction);
+            let Some(task) = tasks.by_name.get_mut(name) else {
+                return Err(no_task(direction, name));
+            };
+            if bytes_done > task.size {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!(
+                        "{bytes_done} bytes done is more than the {} bytes of {} '{name}'",
+                        task.size,
+                        direction.as_str()
+                    ),
+                ));
+            }
+            let pct = percent(bytes_done, task.size);
+            let before = task.throttle;
+            if !task.throttle.admit(pct, now, &policy) {
+                return Ok(false);
+            }
+            push_pending(&mut tasks.pending_acks, name);
+            (pct, before)
+        };
+        let message = up::report_progress(direction, name, &Report::in_progress(pct))?;
+        self.publish(message_name(direction), &message)
+            .inspect_err(|_| {
+                let mut state = self.lock();
+                let tasks = state.tasks(direction);
+                forget_pending(&mut tasks.pending_acks, name);
+                if let Some(task) = tasks.by_name.get_mut(name) {
+                    if task.throttle.last_percent() == Some(pct) {
+                        task.throttle.revert(before);
+                    }
+                }
+            })
+            .map(|()| true)
+    }
+
+    /// Handles one message that arrived on `topic`.
+    ///
+    /// Valid messages update the tasks and produce events. Invalid ones are
+    /// reported both as the returned error and as an
+    /// [`Event::MessageRejected`] / [`Event::UnknownMessage`], so that a
+    /// transport which ignores the return value still surfaces them.
+    pub fn handle_down_message(&self, topic: &[u8], payload: &[u8]) -> Result<()> {
+        let result = self
+            .topics
+            .check_down(topic)
+            .and_then(|()| parse_down_message(payload));
+        let message = match result {
+            Ok(m) => m,
+            Err(error) => {
+                self.io
+                    .event(&if error.kind() == ErrorKind::UnknownMessage {
+                        Event::UnknownMessage { error: &error }
+                    } else {
+                        Event::MessageRejected { error: &error }
+                    });
+                return Err(error);
+            }
+        };
+        let pending = match &message {
+            DownMessage::UploadUrl(r) => self.on_upload_url(r),
+            DownMessage::UploadRefused { name, outcome } => {
+                self.on_upload_refused(name.as_deref(), outcome)
+            }
+            DownMessage::DownloadTask { resource, pushed } => {
+                match self.on_download_task(resource, *pushed) {
+                    Ok(p) => p,
+                    Err(error) => {
+                        self.io.event(&Event::MessageRejected { error: &error });
+                        return Err(error);
+                    }
+                }
+            }
+            DownMessage::NoDownloadTask { pushed, outcome } => {
+                if !*pushed && !self.take_download_query() {
+                    Pending::Unmatched(
+                        "get_download_task_rsp",
+                        None,
+                        "no get_download_task is waiting for an answer".into(),
+                    )
+                } else {
+                    self.io.event(&Event::NoDownloadTask {
+                        result_code: outcome.code,
+                        result_msg: &outcome.msg,
+                    });
+                    Pending::None
+                }
+            }
+            DownMessage::ProgressAck { direction, outcome } => {
+                self.on_progress_ack(*direction, outcome)
+            }
+            DownMessage::UploadResult { name, outcome } => {
+                self.io.event(&Event::UploadResult {
+                    name: name.as_deref(),
+                    result_code: outcome.code,
+                    result_msg: &outcome.msg,
+                });
+                Pending::None
+            }
+        };
+        match pending {
+            Pending::None => {}
+            Pending::Unmatched(message_type, name, detail) => {
+                self.io.event(&Event::UnmatchedResponse {
+                    message_type,
+                    name: name.as_deref(),
+                    detail: &detail,
+                })
+            }
+            Pending::Event(OwnedEvent::Rejected(direction, name)) => {
+                let outcome = match &message {
+                    DownMessage::UploadRefused { outcome, .. }
+                    | DownMessage::ProgressAck { outcome, .. } => outcome,
+                    _ => unreachable!("only refusals and acks reject tasks"),
+                };
+                self.io.event(&Event::TaskRejected {
+                    direction,
+                    name: name.as_deref(),
+                    result_code: outcome.code,
+                    result_msg: &outcome.msg,
+                })
+            }
+            Pending::Event(OwnedEvent::Ack(direction, name)) => {
+                let DownMessage::ProgressAck { outcome, .. } = &message else {
+                    unreachable!("only acks are acks")
+                };
+                self.io.event(&Event::ProgressAck {
+                    direction,
+                    name: name.as_deref(),
+                    result_msg: &outcome.msg,
+                })
+            }
+        }
+        Ok(())
+    }
+
+    fn take_download_query(&self) -> bool {
+        let mut state = self.lock();
+        if state.download_queries == 0 {
+            return false;
+        }
+        state.download_queries -= 1;
+        true
+    }
+
+    fn on_upload_url(&self, r: &Resource<'_>) -> Pending {
+        let duplicate = {
+            let mut state = self.lock();
+            match state.uploads.by_name.get_mut(&*r.name) {
+                None => {
+                    return Pending::Unmatched(
+                        "create_upload_task_rsp",
+                        Some(r.name.to_string()),
+                        format!("no upload task named '{}' is waiting for a URL", r.name.escape_debug()),
+                    )
+                }
+                Some(t) if !t.same_resource(r) => {
+                    return Pending::Unmatched(
+                        "create_upload_task_rsp",
+                        Some(r.name.to_string()),
+                        format!(
+                            "upload task '{}' has size {} and md5 {}, the response says size {} and md5 {}",
+                            r.name.escape_debug(),
+                            t.size,
+                            t.md5,
+                            r.size,
+                            r.md5
+                        ),
+                    )
+                }
+                Some(t) => {
+                    let duplicate = t.url.is_some();
+                    t.set_url(&r.url);
+                    duplicate
+                }
+            }
+        };
+        let task = view(r);
+        self.io.event(&if duplicate {
+            Event::Duplicate {
+                direction: Direction::Upload,
+                task,
+            }
+        } else {
+            Event::UploadUrl(task)
+        });
+        Pending::None
+    }
+
+    fn on_upload_refused(&self, name: Option<&str>, outcome: &Outcome<'_>) -> Pending {
+        let mut state = self.lock();
+        let tasks = &mut state.uploads.by_name;
+        let name = match name {
+            Some(n) if tasks.remove(n).is_some() => Some(n.to_owned()),
+            Some(n) => {
+                return Pending::Unmatched(
+                    "create_upload_task_rsp",
+                    Some(n.to_owned()),
+                    format!(
+                        "refusal (code {}) for '{}', which has no upload task",
+                        outcome.code,
+                        n.escape_debug()
+                    ),
+                )
+            }
+            None => {
+                // Without a name the refusal can be pinned on a task only if
+                // exactly one is waiting for its URL.
+                let mut waiting = tasks
+                    .iter()
+                    .filter(|(_, t)| t.url.is_none())
+                    .map(|(n, _)| n);
+                match (waiting.next(), waiting.next()) {
+                    (Some(only), None) => {
+                        let only = only.clone();
+                        tasks.remove(&only);
+                        Some(only)
+                    }
+                    _ => None,
+                }
+            }
+        };
+        Pending::Event(OwnedEvent::Rejected(Direction::Upload, name))
+    }
+
+    fn on_download_task(&self, r: &Resource<'_>, pushed: bool) -> Result<Pending> {
+        let duplicate = {
+            let mut state = self.lock();
+            if !pushed {
+                if state.download_queries == 0 {
+                    return Ok(Pending::Unmatched(
+                        "get_download_task_rsp",
+                        Some(r.name.to_string()),
+                        "no get_download_task is waiting for an answer".into(),
+                    ));
+                }
+                state.download_queries -= 1;
+            }
+            let tasks = &mut state.downloads.by_name;
+            let full = tasks.len() >= MAX_TASKS;
+            match tasks.get_mut(&*r.name) {
+                Some(t) if t.same_resource(r) => {
+                    t.set_url(&r.url);
+                    true
+                }
+                Some(t) => {
+                    // Same name, new content: the platform replaced the
+                    // resource. The new task supersedes the old one.
+                    *t = Task::new(r.size, r.md5, Some(&r.url));
+                    false
+                }
+                None if full => {
+                    return Err(Error::new(
+                        ErrorKind::TooManyTasks,
+                        format!(
+                            "download task '{}' refused: {MAX_TASKS} download tasks are in flight",
+                            r.name.escape_debug()
+                        ),
+                    ))
+                }
+                None => {
+                    tasks.insert(r.name.to_string(), Task::new(r.size, r.md5, Some(&r.url)));
+                    false
+                }
+            }
+        };
+        let task = view(r);
+        self.io.event(&if duplicate {
+            Event::Duplicate {
+                direction: Direction::Download,
+                task,
+            }
+        } else {
+            Event::DownloadTask { task, pushed }
+        });
+        Ok(Pending::None)
+    }
+
+    fn on_progress_ack(&self, direction: Direction, outcome: &Outcome<'_>) -> Pending {
+        let mut state = self.lock();
+        let tasks = state.tasks(direction);
+        let Some(name) = tasks.pending_acks.pop_front() else {
+            return Pending::Unmatched(
+                match direction {
+                    Direction::Upload => "report_upload_progress_rsp",
+                    Direction::Download => "report_download_progress_rsp",
+                },
+                None,
+                format!(
+                    "no {} progress report is waiting for an ack",
+                    direction.as_str()
+                ),
+            );
+        };
+        if outcome.code == 0 {
+            return Pending::Event(OwnedEvent::Ack(direction, Some(name)));
+        }
+        tasks.by_name.remove(&name);
+        Pending::Event(OwnedEvent::Rejected(direction, Some(name)))
+    }
+}
+
+fn view<'a>(r: &'a Resource<'_>) -> TaskView<'a> {
+    TaskView {
+        name: &r.name,
+        size: r.size,
+        md5: r.md5,
+        url: &r.url,
+    }
+}
+
+fn message_name(direction: Direction) -> &'static str {
+    match direction {
+        Direction::Upload => "report_upload_progress",
+        Direction::Download => "report_download_progress",
+    }
+}
+
+fn no_task(direction: Direction, name: &str) -> Error {
+    Error::new(
+        ErrorKind::NoTask,
+        format!(
+            "no {} task named '{}' is in flight",
+            direction.as_str(),
+            name.escape_debug()
+        ),
+    )
+}
+
+fn push_pending(queue: &mut VecDeque<String>, name: &str) {
+    if queue.len() >= MAX_PENDING_ACKS {
+        queue.pop_front();
+    }
+    queue.push_back(name.to_owned());
+}
+
+fn forget_pending(queue: &mut VecDeque<String>, name: &str) {
+    if let Some(i) = queue.iter().rposition(|n| n == name) {
+        queue.remove(i);
+    }
+}

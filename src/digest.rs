@@ -1,0 +1,242 @@
+//! Streaming MD5 and the two textual forms the protocol uses: 32 lowercase
+//! hex characters in JSON (`md5sum`) and base64 of the 16 raw bytes in the
+//! HTTP `Content-MD5` header.
+
+use std::fmt;
+use std::io::Read;
+use std::path::Path;
+
+use base64::Engine as _;
+use md5::{Digest as _, Md5};
+
+use crate::error::{Error, ErrorKind, Result};
+
+/// A 16-byte MD5 digest.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Md5Digest(pub [u8; 16]);
+
+/// Length of the hex form.
+pub const MD5_HEX_LEN: usize = 32;
+/// Length of the base64 form (`Content-MD5`).
+pub const MD5_BASE64_LEN: usize = 24;
+
+impl Md5Digest {
+    /// Parses 32 hex characters, either case.
+    pub fn from_hex(hex: &str) -> Result<Self> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != MD5_HEX_LEN {
+            return Err(Error::new(
+                ErrorKind::InvalidMd5,
+                format!(
+                    "md5 must be {MD5_HEX_LEN} hex characters, got {} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        let mut out = [0u8; 16];
+        for (i, pair) in bytes.chunks_exact(2).enumerate() {
+            match (hex_value(pair[0]), hex_value(pair[1])) {
+                (Some(hi), Some(lo)) => out[i] = hi << 4 | lo,
+                _ => {
+                    return Err(Error::new(
+                        ErrorKind::InvalidMd5,
+                        "md5 must contain only hex characters 0-9 a-f",
+                    ))
+                }
+            }
+        }
+        Ok(Md5Digest(out))
+    }
+
+    /// The 32 lowercase hex characters.
+    pub fn to_hex(&self) -> String {
+        let mut buf = [0u8; MD5_HEX_LEN];
+        self.write_hex(&mut buf);
+        // Hex digits are ASCII.
+        String::from_utf8_lossy(&buf).into_owned()
+    }
+
+    /// Writes the 32 lowercase hex characters into `out`.
+    pub fn write_hex(&self, out: &mut [u8; MD5_HEX_LEN]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, byte) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[usize::from(byte >> 4)];
+            out[2 * i + 1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+    }
+
+    /// Base64 of the raw digest: the value of the HTTP `Content-MD5` header.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+}
+
+impl fmt::Debug for Md5Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Md5Digest({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for Md5Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A streaming MD5: feed bytes in any pieces, read the digest at the end.
+#[derive(Clone, Default)]
+pub struct Md5Hasher {
+    inner: Md5,
+    len: u64,
+}
+
+impl Md5Hasher {
+    /// A hasher that has seen no bytes.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `data` to the hashed stream.
+    pub fn update(&mut self, data: &[u8]) {
+        self.inner.update(data);
+        self.len += data.len() as u64;
+    }
+
+    /// How many bytes have been hashed.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True when no bytes have been hashed.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The digest of everything hashed so far; the hasher starts over.
+    pub fn finish_reset(&mut self) -> Md5Digest {
+        self.len = 0;
+        Md5Digest(self.inner.finalize_reset().into())
+    }
+
+    /// The digest of everything hashed.
+    pub fn finish(self) -> Md5Digest {
+        Md5Digest(self.inner.finalize().into())
+    }
+}
+
+/// Size of the buffer used to stream files through the hasher.
+const FILE_CHUNK: usize = 64 * 1024;
+
+/// Hashes a whole file in constant memory; returns its size and digest.
+pub fn md5_file(path: &Path) -> Result<(u64, Md5Digest)> {
+    let mut file = std::fs::File::open(path).map_err(|e| io_error("open", path, &e))?;
+    let mut hasher = Md5Hasher::new();
+    let mut buf = vec![0u8; FILE_CHUNK];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io_error("read", path, &e)),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok((hasher.len(), hasher.finish()))
+}
+
+pub(crate) fn io_error(action: &str, path: &Path, e: &std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Io,
+        format!("cannot {action} '{}': {e}", path.display()),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn md5_of(data: &[u8]) -> Md5Digest {
+        let mut h = Md5Hasher::new();
+        h.update(data);
+        h.finish()
+    }
+
+    #[test]
+    fn known_vectors_in_hex_and_base64() {
+        let empty = md5_of(b"");
+        assert_eq!(empty.to_hex(), "d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(empty.to_base64(), "1B2M2Y8AsgTpgAmY7PhCfg==");
+        let abc = md5_of(b"abc");
+        assert_eq!(abc.to_hex(), "900150983cd24fb0d6963f7d28e17f72");
+        assert_eq!(abc.to_base64(), "kAFQmDzST7DWlj99KOF/cg==");
+    }
+
+    #[test]
+    fn streaming_in_pieces_equals_one_shot() {
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i * 7 + 3) as u8).collect();
+        let mut h = Md5Hasher::new();
+        for piece in data.chunks(997) {
+            h.update(piece);
+        }
+        assert_eq!(h.len(), data.len() as u64);
+        assert_eq!(h.finish(), md5_of(&data));
+    }
+
+    #[test]
+    fn hex_round_trips_and_accepts_uppercase() {
+        let d = Md5Digest::from_hex("900150983CD24FB0D6963F7D28E17F72").unwrap();
+        assert_eq!(d.to_hex(), "900150983cd24fb0d6963f7d28e17f72");
+    }
+
+    #[test]
+    fn hex_of_wrong_length_or_non_hex_is_rejected() {
+        for bad in [
+            "",
+            "abc",
+            "900150983cd24fb0d6963f7d28e17f7",
+            "900150983cd24fb0d6963f7d28e17f72a",
+        ] {
+            assert_eq!(
+                Md5Digest::from_hex(bad).unwrap_err().kind(),
+                ErrorKind::InvalidMd5,
+                "{bad}"
+            );
+        }
+        let e = Md5Digest::from_hex("g00150983cd24fb0d6963f7d28e17f72").unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::InvalidMd5);
+        assert!(e.message().contains("hex"));
+    }
+
+    #[test]
+    fn finish_reset_starts_over() {
+        let mut h = Md5Hasher::new();
+        h.update(b"abc");
+        assert_eq!(h.finish_reset(), md5_of(b"abc"));
+        assert!(h.is_empty());
+        assert_eq!(h.finish(), md5_of(b""));
+    }
+
+    #[test]
+    fn md5_file_hashes_the_whole_file_and_names_missing_ones() {
+        let dir = std::env::temp_dir().join(format!("resmgr-digest-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("data.bin");
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        assert_eq!(md5_file(&path).unwrap(), (data.len() as u64, md5_of(&data)));
+        let missing = dir.join("missing.bin");
+        let e = md5_file(&missing).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Io);
+        assert!(e.message().contains("missing.bin"), "{}", e.message());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,92 @@
+//! The library's error type: a kind a program can branch on, and a message a
+//! person can act on.
+
+use std::fmt;
+
+/// What went wrong, coarsely enough to branch on. Each kind has a fixed
+/// status number in the C API (see `ffi::status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A required pointer argument was NULL (C API only).
+    NullArgument,
+    /// An argument had a value the operation cannot use.
+    InvalidArgument,
+    /// A string was not valid UTF-8.
+    Utf8,
+    /// A product id or device name breaks the platform's rules.
+    InvalidId,
+    /// A message arrived on a topic other than this device's down topic.
+    WrongTopic,
+    /// A down message is larger than [`crate::limits::MAX_PAYLOAD_LEN`].
+    PayloadTooLarge,
+    /// A down message is not a JSON object (syntax error, other JSON value,
+    /// nested too deep, duplicate keys).
+    Json,
+    /// A down message has no `type`, or its `type` is not a string.
+    MessageType,
+    /// A down message has a `type` this library does not know.
+    UnknownMessage,
+    /// A down message lacks a field its type requires.
+    MissingField,
+    /// A resource name is empty, too long or has control characters.
+    InvalidName,
+    /// A size is not a non-negative integer below 2^64, or does not fit.
+    InvalidSize,
+    /// An MD5 is not 32 hex characters, or does not match.
+    InvalidMd5,
+    /// A URL is not an acceptable http(s) URL.
+    InvalidUrl,
+    /// Some other field of a down message has the wrong type or value.
+    InvalidField,
+    /// The publish callback reported a failure.
+    Publish,
+    /// No task with that name is in flight.
+    NoTask,
+    /// A task with that name is in flight with a different size or MD5.
+    TaskConflict,
+    /// The task table is full (see [`crate::limits::MAX_TASKS`]).
+    TooManyTasks,
+    /// Reading or writing a local file failed.
+    Io,
+    /// A panic was caught at the C boundary.
+    Panic,
+}
+
+/// An error with its kind and a message that names what failed and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl Error {
+    /// Builds an error of `kind` with a human-readable `message`.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Error {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The kind, to branch on.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// The message, to show or log.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Result with the library's [`Error`].
+pub type Result<T> = std::result::Result<T, Error>;

@@ -1,0 +1,268 @@
+//! Events as C sees them: one flat struct whose strings live only for the
+//! duration of the callback.
+
+use std::ffi::{c_char, CString};
+
+use super::status::resmgr_status;
+use crate::client::{Event, TaskView};
+use crate::digest::{MD5_BASE64_LEN, MD5_HEX_LEN};
+use crate::protocol::Direction;
+
+/// What an event is about. Which `resmgr_event` fields are set depends on
+/// the kind; the others are 0 or "".
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum resmgr_event_kind {
+    /// The platform sent the URL for an upload task: PUT the data to `url`
+    /// with `Content-MD5: content_md5`. Fields: direction, name, size, md5,
+    /// content_md5, url.
+    RESMGR_EVENT_UPLOAD_URL = 1,
+    /// A download task arrived (`pushed` tells whether it came unasked).
+    /// Fields: direction, name, size, md5, content_md5, url, pushed.
+    RESMGR_EVENT_DOWNLOAD_TASK = 2,
+    /// A response or push for a task that already had its URL; the URL in
+    /// it (possibly fresh: use it for retries) is now stored. Same fields
+    /// as the task's first event.
+    RESMGR_EVENT_DUPLICATE = 3,
+    /// The platform says there is nothing to download. Fields: result_code,
+    /// result_msg.
+    RESMGR_EVENT_NO_DOWNLOAD_TASK = 4,
+    /// The platform acknowledged a progress report. Fields: direction, name
+    /// (the report's task as far as can be told, or ""), result_msg.
+    RESMGR_EVENT_PROGRESS_ACK = 5,
+    /// The platform rejected a task (non-zero result_code in a response).
+    /// The task is forgotten: stop transferring it. Fields: direction, name
+    /// (or "" when it cannot be told), result_code, result_msg.
+    RESMGR_EVENT_TASK_REJECTED = 6,
+    /// The platform's final verdict on an upload (`upload_result`). Fields:
+    /// name (or ""), result_code (0 = accepted), result_msg.
+    RESMGR_EVENT_UPLOAD_RESULT = 7,
+    /// A valid response that matches nothing this client asked for; it was
+    /// ignored. Fields: message_type, name (or ""), detail.
+    RESMGR_EVENT_UNMATCHED_RESPONSE = 8,
+    /// A down message of an unknown type; it was ignored. Fields: status
+    /// (RESMGR_ERR_UNKNOWN_MESSAGE), detail.
+    RESMGR_EVENT_UNKNOWN_MESSAGE = 9,
+    /// A down message that was refused (wrong topic, invalid JSON or
+    /// field, task table full...). Fields: status, detail.
+    RESMGR_EVENT_MESSAGE_REJECTED = 10,
+}
+
+/// Which way a resource moves.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum resmgr_direction {
+    /// Not about one direction.
+    RESMGR_DIRECTION_NONE = 0,
+    /// Device to platform.
+    RESMGR_DIRECTION_UPLOAD = 1,
+    /// Platform to device.
+    RESMGR_DIRECTION_DOWNLOAD = 2,
+}
+
+impl From<Direction> for resmgr_direction {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Upload => resmgr_direction::RESMGR_DIRECTION_UPLOAD,
+            Direction::Download => resmgr_direction::RESMGR_DIRECTION_DOWNLOAD,
+        }
+    }
+}
+
+/// One event. Every string is NUL-terminated UTF-8, never NULL ("" when
+/// absent), and valid only until the event callback returns: copy what you
+/// keep.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct resmgr_event {
+    /// What happened; says which fields below are set.
+    pub kind: resmgr_event_kind,
+    /// Upload or download.
+    pub direction: resmgr_direction,
+    /// The resource name.
+    pub name: *const c_char,
+    /// The resource size in bytes.
+    pub size: u64,
+    /// The resource MD5 as 32 lowercase hex characters.
+    pub md5: *const c_char,
+    /// The same MD5 in base64: the value of the HTTP `Content-MD5` header.
+    pub content_md5: *const c_char,
+    /// The presigned URL.
+    pub url: *const c_char,
+    /// True when a download task was pushed unasked.
+    pub pushed: bool,
+    /// The platform's result_code.
+    pub result_code: i32,
+    /// The platform's result_msg.
+    pub result_msg: *const c_char,
+    /// For rejected and unknown messages: the status the feeding call
+    /// returned.
+    pub status: resmgr_status,
+    /// The message's `type`, for unmatched responses.
+    pub message_type: *const c_char,
+    /// A human-readable explanation, for unmatched, unknown and rejected
+    /// messages.
+    pub detail: *const c_char,
+}
+
+/// Owns the C strings of one event while the callback runs.
+#[derive(Default)]
+struct Strings {
+    owned: Vec<CString>,
+}
+
+impl Strings {
+    fn add(&mut self, s: &str) -> *const c_char {
+        if s.is_empty() {
+            return c"".as_ptr();
+        }
+        // Names, URLs and messages are validated NUL-free; anything else
+        // (error texts quoting input) has NULs replaced.
+        let c = CString::new(s)
+            .unwrap_or_else(|_| CString::new(s.replace('\0', "?")).expect("NULs were replaced"));
+        // The CString's heap buffer does not move when the CString does.
+        let p = c.as_ptr();
+        self.owned.push(c);
+        p
+    }
+}
+
+/// Points the event's task fields at `t`; `hex` and `b64` hold the MD5's
+/// NUL-terminated text forms.
+fn fill_task(
+    ev: &mut resmgr_event,
+    t: &TaskView<'_>,
+    direction: Direction,
+    strings: &mut Strings,
+    hex: &mut [u8; MD5_HEX_LEN + 1],
+    b64: &mut [u8; MD5_BASE64_LEN + 1],
+) {
+    ev.direction = direction.into();
+    ev.name = strings.add(t.name);
+    ev.size = t.size;
+    ev.url = strings.add(t.url);
+    let digits: &mut [u8; MD5_HEX_LEN] = (&mut hex[..MD5_HEX_LEN]).try_into().expect("32 bytes");
+    t.md5.write_hex(digits);
+    hex[MD5_HEX_LEN] = 0;
+    ev.md5 = hex.as_ptr().cast();
+    b64[..MD5_BASE64_LEN].copy_from_slice(t.md5.to_base64().as_bytes());
+    b64[MD5_BASE64_LEN] = 0;
+    ev.content_md5 = b64.as_ptr().cast();
+}
+
+/// Builds the C view of `event` and hands it to `deliver`.
+pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event)) {
+    use resmgr_event_kind::*;
+    let mut strings = Strings::default();
+    let mut hex = [0u8; MD5_HEX_LEN + 1];
+    let mut b64 = [0u8; MD5_BASE64_LEN + 1];
+    let mut ev = resmgr_event {
+        kind: RESMGR_EVENT_MESSAGE_REJECTED,
+        direction: resmgr_direction::RESMGR_DIRECTION_NONE,
+        name: c"".as_ptr(),
+        size: 0,
+        md5: c"".as_ptr(),
+        content_md5: c"".as_ptr(),
+        url: c"".as_ptr(),
+        pushed: false,
+        result_code: 0,
+        result_msg: c"".as_ptr(),
+        status: resmgr_status::RESMGR_OK,
+        message_type: c"".as_ptr(),
+        detail: c"".as_ptr(),
+    };
+    match event {
+        Event::UploadUrl(t) => {
+            ev.kind = RESMGR_EVENT_UPLOAD_URL;
+            fill_task(
+                &mut ev,
+                t,
+                Direction::Upload,
+                &mut strings,
+                &mut hex,
+                &mut b64,
+            );
+        }
+        Event::DownloadTask { task: t, pushed } => {
+            ev.kind = RESMGR_EVENT_DOWNLOAD_TASK;
+            ev.pushed = *pushed;
+            fill_task(
+                &mut ev,
+                t,
+                Direction::Download,
+                &mut strings,
+                &mut hex,
+                &mut b64,
+            );
+        }
+        Event::Duplicate { direction, task: t } => {
+            ev.kind = RESMGR_EVENT_DUPLICATE;
+            fill_task(&mut ev, t, *direction, &mut strings, &mut hex, &mut b64);
+        }
+        Event::NoDownloadTask {
+            result_code,
+            result_msg,
+        } => {
+            ev.kind = RESMGR_EVENT_NO_DOWNLOAD_TASK;
+            ev.direction = resmgr_direction::RESMGR_DIRECTION_DOWNLOAD;
+            ev.result_code = *result_code;
+            ev.result_msg = strings.add(result_msg);
+        }
+        Event::ProgressAck {
+            direction,
+            name,
+            result_msg,
+        } => {
+            ev.kind = RESMGR_EVENT_PROGRESS_ACK;
+            ev.direction = (*direction).into();
+            ev.name = strings.add(name.unwrap_or(""));
+            ev.result_msg = strings.add(result_msg);
+        }
+        Event::TaskRejected {
+            direction,
+            name,
+            result_code,
+            result_msg,
+        } => {
+            ev.kind = RESMGR_EVENT_TASK_REJECTED;
+            ev.direction = (*direction).into();
+            ev.name = strings.add(name.unwrap_or(""));
+            ev.result_code = *result_code;
+            ev.result_msg = strings.add(result_msg);
+        }
+        Event::UploadResult {
+            name,
+            result_code,
+            result_msg,
+        } => {
+            ev.kind = RESMGR_EVENT_UPLOAD_RESULT;
+            ev.direction = resmgr_direction::RESMGR_DIRECTION_UPLOAD;
+            ev.name = strings.add(name.unwrap_or(""));
+            ev.result_code = *result_code;
+            ev.result_msg = strings.add(result_msg);
+        }
+        Event::UnmatchedResponse {
+            message_type,
+            name,
+            detail,
+        } => {
+            ev.kind = RESMGR_EVENT_UNMATCHED_RESPONSE;
+            ev.message_type = strings.add(message_type);
+            ev.name = strings.add(name.unwrap_or(""));
+            ev.detail = strings.add(detail);
+        }
+        Event::UnknownMessage { error } => {
+            ev.kind = RESMGR_EVENT_UNKNOWN_MESSAGE;
+            ev.status = error.kind().into();
+            ev.detail = strings.add(error.message());
+        }
+        Event::MessageRejected { error } => {
+            ev.kind = RESMGR_EVENT_MESSAGE_REJECTED;
+            ev.status = error.kind().into();
+            ev.detail = strings.add(error.message());
+        }
+    }
+    deliver(&ev);
+}
