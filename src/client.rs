@@ -33,6 +33,18 @@ pub trait ClientIo: Send + Sync {
     fn event(&self, event: &Event<'_>);
 }
 
+/// Lets one transport be shared, e.g. with the thread that owns the MQTT
+/// connection.
+impl<T: ClientIo + ?Sized> ClientIo for std::sync::Arc<T> {
+    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> std::result::Result<(), String> {
+        (**self).publish(topic, payload, qos)
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        (**self).event(event)
+    }
+}
+
 /// What a resource looks like in an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TaskView<'a> {

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::boundary::{bytes_arg, mut_arg, status_call, str_arg, value_call};
 use super::status::resmgr_status;
-use crate::digest::{md5_file, Md5Digest, Md5Hasher, MD5_BASE64_LEN, MD5_HEX_LEN};
+use crate::digest::{md5_file, Md5Digest, Md5Hasher, MD5_HEX_LEN};
 
 /// Bytes needed for the hex form of an MD5 with its NUL.
 pub const RESMGR_MD5_HEX_SIZE: usize = 33;
@@ -141,6 +141,7 @@ pub unsafe extern "C" fn resmgr_md5_file(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::MD5_BASE64_LEN;
 
     #[test]
     fn c_buffer_sizes_fit_the_text_forms_and_their_nul() {
