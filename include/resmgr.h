@@ -42,6 +42,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Optional parts. The transfer engine (feature "http") is declared unless
+ * RESMGR_NO_HTTP is defined; define it when linking a library built without
+ * that feature (the CMake target does this for you), so that a call to a
+ * missing function fails at compile time rather than at link time.
+ */
+#if !defined(RESMGR_NO_HTTP) && !defined(RESMGR_HTTP)
+#define RESMGR_HTTP 1
+#endif
+
 
 /**
  * Longest resource name in bytes (see `RESMGR_ERR_INVALID_NAME`).
@@ -174,6 +184,62 @@ enum resmgr_status
    * Reading or writing a local file failed.
    */
   RESMGR_ERR_IO = -20,
+  /**
+   * A transfer timed out (connect, idle or overall limit) after its
+   * retries.
+   */
+  RESMGR_ERR_TIMEOUT = -30,
+  /**
+   * The store answered 404: the object does not exist.
+   */
+  RESMGR_ERR_NOT_FOUND = -31,
+  /**
+   * The store refused an upload's signature (HTTP 403).
+   */
+  RESMGR_ERR_SIGN_INVALID = -32,
+  /**
+   * A download's URL expired (HTTP 403). Nothing was reported and the
+   * partial download is kept: call resmgr_client_get_download_task for a
+   * fresh URL and run the download again to continue where it stopped,
+   * or end the task with a FAIL report (-3).
+   */
+  RESMGR_ERR_URL_EXPIRED = -33,
+  /**
+   * The data's MD5 does not match the task's (checked locally, or the
+   * store answered 400 BadDigest).
+   */
+  RESMGR_ERR_MD5_MISMATCH = -34,
+  /**
+   * The store answered another unexpected HTTP status.
+   */
+  RESMGR_ERR_HTTP = -35,
+  /**
+   * The connection failed or broke, and retries did not help.
+   */
+  RESMGR_ERR_NETWORK = -36,
+  /**
+   * TLS failed (untrusted certificate, wrong host name, unreadable CA
+   * file).
+   */
+  RESMGR_ERR_TLS = -37,
+  /**
+   * The transfer was cancelled (resmgr_client_cancel).
+   */
+  RESMGR_ERR_CANCELLED = -38,
+  /**
+   * A download's name is not a plain file name (separators, "..",
+   * leading dot) and cannot be stored in a directory.
+   */
+  RESMGR_ERR_UNSAFE_NAME = -39,
+  /**
+   * The task has no URL yet (wait for its URL event).
+   */
+  RESMGR_ERR_NO_URL = -40,
+  /**
+   * The store broke HTTP's rules (wrong Content-Range, more bytes than
+   * the task's size).
+   */
+  RESMGR_ERR_BAD_RESPONSE = -41,
   /**
    * A bug: the library panicked. The call had no effect that can be
    * relied on; the handle stays usable.
@@ -431,6 +497,74 @@ typedef struct resmgr_digest {
   char base64[RESMGR_MD5_BASE64_SIZE];
 } resmgr_digest;
 
+#if defined(RESMGR_HTTP)
+/**
+ * Timeouts, retries and TLS roots of transfers. Initialise with
+ * `resmgr_transfer_options_init`, change what you need, then pass to
+ * `resmgr_client_set_transfer_options`.
+ */
+typedef struct resmgr_transfer_options {
+  /**
+   * Limit for establishing a connection, TCP and TLS (default 10000).
+   */
+  uint32_t connect_timeout_ms;
+  /**
+   * Limit for any single read or write to stall (default 30000).
+   */
+  uint32_t idle_timeout_ms;
+  /**
+   * Limit for a whole transfer including retries; 0 for none (default).
+   */
+  uint32_t total_timeout_ms;
+  /**
+   * Retries after the first attempt, for transient failures: connection
+   * errors, timeouts, HTTP 408/429/5xx (default 5). Downloads retry by
+   * resuming where they stopped.
+   */
+  uint32_t max_retries;
+  /**
+   * Delay before the first retry, doubled each time with jitter
+   * (default 500).
+   */
+  uint32_t backoff_initial_ms;
+  /**
+   * Longest delay between retries (default 30000).
+   */
+  uint32_t backoff_max_ms;
+  /**
+   * PEM file of CA certificates to trust for https URLs instead of the
+   * built-in Mozilla roots; NULL for the built-in roots. Copied.
+   */
+  const char *ca_file;
+} resmgr_transfer_options;
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Supplies upload data: copy up to `len` bytes starting at `offset` into
+ * `buf` and return how many were copied; 0 means the data ends; a negative
+ * value is an error. Offsets restart at 0 when an upload is retried.
+ */
+typedef int64_t (*resmgr_read_fn)(void *user, uint64_t offset, uint8_t *buf, size_t len);
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Receives a transfer's progress: `done` of `total` bytes of task `name`.
+ * Called on the thread running the transfer, as often as data moves.
+ */
+typedef void (*resmgr_progress_fn)(void *user, const char *name, uint64_t done, uint64_t total);
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Receives download data: store `len` bytes at `offset` and return 0, or
+ * non-zero to fail the download. Offsets are contiguous; after a restart
+ * (the store ignored a resume request) they start again at 0, overwriting.
+ */
+typedef int32_t (*resmgr_write_fn)(void *user, uint64_t offset, const uint8_t *buf, size_t len);
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
@@ -590,6 +724,22 @@ resmgr_status resmgr_client_report_upload_progress(const struct resmgr_client *c
 resmgr_status resmgr_client_report_download_progress(const struct resmgr_client *client, const char *name, int32_t state, int32_t percent, int32_t result_code, const char *result_msg);
 
 /**
+ * Cancels the running transfer of task `name` (`direction` is
+ * RESMGR_DIRECTION_UPLOAD or RESMGR_DIRECTION_DOWNLOAD), from any thread.
+ * The transfer stops within moments, reports `fail`, and its run call
+ * returns RESMGR_ERR_CANCELLED; a download keeps its partial file for a
+ * later resume and leaves nothing at the final path. A transfer started
+ * after the cancel stops at once.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
+ * (direction), RESMGR_ERR_NO_TASK.
+ *
+ * # Safety
+ * `client` is NULL or a live client; `name` is NUL-terminated.
+ */
+resmgr_status resmgr_client_cancel(const struct resmgr_client *client, int32_t direction, const char *name);
+
+/**
  * Tells the client `bytes_done` bytes of upload task `name` are sent.
  * Publishes an "uploading" report only when the throttle policy (see
  * `resmgr_client_set_progress_throttle`) says it is worth it; when
@@ -683,6 +833,107 @@ size_t resmgr_last_error(char *buf, size_t len);
  * The library's version, e.g. "0.1.0". Static; never free it.
  */
 const char *resmgr_version(void);
+
+#if defined(RESMGR_HTTP)
+/**
+ * Fills `*options` with the defaults.
+ *
+ * # Safety
+ * `options` is NULL or writable.
+ */
+resmgr_status resmgr_transfer_options_init(struct resmgr_transfer_options *options);
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Sets the transfer options of `client` for transfers started afterwards.
+ * The CA file, if any, is read now so that a wrong path fails here.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
+ * (a zero connect or idle timeout), RESMGR_ERR_TLS (CA file unreadable or
+ * without certificates).
+ *
+ * # Safety
+ * `client` is NULL or a live client; `options` is NULL or readable, its
+ * `ca_file` NULL or NUL-terminated.
+ */
+resmgr_status resmgr_client_set_transfer_options(const struct resmgr_client *client, const struct resmgr_transfer_options *options);
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Runs the upload of task `name` to its end on the calling thread: PUT
+ * with Content-Length and Content-MD5, retries as configured, throttled
+ * progress reports, and the final `done` or `fail` report (the task then
+ * ends). The data comes from the file at `path` or, when `path` is NULL,
+ * from `read` (exactly one of them). The task must have its URL
+ * (RESMGR_EVENT_UPLOAD_URL). `progress` may be NULL.
+ *
+ * The data is hashed while it is sent: if it is not what the task
+ * announced (the file changed after it was hashed), the upload stops
+ * before the store receives the last byte, with RESMGR_ERR_MD5_MISMATCH.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_ARG (both or neither of
+ * path/read), RESMGR_ERR_NO_TASK, RESMGR_ERR_NO_URL, RESMGR_ERR_IO,
+ * RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
+ * RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
+ * RESMGR_ERR_HTTP, RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (all reported to
+ * the platform as `fail` with the matching result code), and
+ * RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
+ * could not be published (the task is kept: report it again).
+ *
+ * # Safety
+ * `client` is a live client; strings are NUL-terminated (or NULL where
+ * allowed); the callbacks and their user pointers are valid for the call.
+ */
+resmgr_status resmgr_client_run_upload(const struct resmgr_client *client, const char *name, const char *path, resmgr_read_fn read, void *read_user, resmgr_progress_fn progress, void *progress_user);
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Runs the download of task `name` to its end on the calling thread: GET
+ * (resuming with Range where possible), MD5 verification, throttled
+ * progress reports, and the final `done` or `fail` report.
+ *
+ * With `dir`, the file is written as `dir/<name>` via a hidden partial
+ * file and resume state beside it (`.<name>.resmgr-part`,
+ * `.<name>.resmgr-state`), and renamed into place only once verified; a
+ * later run for the same resource (same name, size and MD5, any URL)
+ * continues where an interrupted one stopped, even after a crash. The name
+ * must be a plain file name (RESMGR_ERR_UNSAFE_NAME otherwise). With
+ * `dir` NULL, data goes to `write` instead (exactly one of them), always
+ * from offset 0; on a failure the data written must be discarded.
+ *
+ * Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME,
+ * RESMGR_ERR_BAD_RESPONSE, and RESMGR_ERR_URL_EXPIRED — the one failure
+ * that is not reported to the platform: the task stays open and the
+ * partial file is kept; call resmgr_client_get_download_task for a fresh
+ * URL and run again.
+ *
+ * # Safety
+ * As for `resmgr_client_run_upload`.
+ */
+resmgr_status resmgr_client_run_download(const struct resmgr_client *client, const char *name, const char *dir, resmgr_write_fn write, void *write_user, resmgr_progress_fn progress, void *progress_user);
+#endif
+
+#if defined(RESMGR_HTTP)
+/**
+ * Uploads a file in one call, for threaded applications: hashes it,
+ * creates its upload task (named `name`, or the file's base name when
+ * NULL), waits up to `url_timeout_ms` for the platform's URL — which
+ * another thread must deliver by feeding down messages — then runs the
+ * upload as `resmgr_client_run_upload` does.
+ *
+ * Errors: as `resmgr_client_create_upload_task_from_file` and
+ * `resmgr_client_run_upload`; RESMGR_ERR_TIMEOUT when no URL came in time
+ * (the task is ended with a `fail` report), RESMGR_ERR_NO_TASK when the
+ * platform refused the task.
+ *
+ * # Safety
+ * As for `resmgr_client_run_upload`.
+ */
+resmgr_status resmgr_client_upload_file(const struct resmgr_client *client, const char *path, const char *name, uint32_t url_timeout_ms, resmgr_progress_fn progress, void *progress_user);
+#endif
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,9 +8,10 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
+use crate::cancel::CancelToken;
 use crate::digest::{md5_file, Md5Digest};
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{MAX_PENDING_ACKS, MAX_TASKS};
@@ -139,7 +140,7 @@ pub enum Event<'a> {
 }
 
 /// A task as the client currently knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub struct TaskInfo {
     /// Size in bytes.
     pub size: u64,
@@ -147,6 +148,8 @@ pub struct TaskInfo {
     pub md5: Md5Digest,
     /// The presigned URL, once the platform has sent it.
     pub url: Option<String>,
+    /// Cancels the task's transfer.
+    pub cancel: Arc<CancelToken>,
 }
 
 #[derive(Debug)]
@@ -155,6 +158,7 @@ struct Task {
     md5: Md5Digest,
     url: Option<String>,
     throttle: Throttle,
+    cancel: Arc<CancelToken>,
 }
 
 impl Task {
@@ -164,6 +168,16 @@ impl Task {
             md5,
             url: url.map(str::to_owned),
             throttle: Throttle::default(),
+            cancel: Arc::new(CancelToken::new()),
+        }
+    }
+
+    fn info(&self) -> TaskInfo {
+        TaskInfo {
+            size: self.size,
+            md5: self.md5,
+            url: self.url.clone(),
+            cancel: self.cancel.clone(),
         }
     }
 
@@ -217,6 +231,8 @@ pub struct Client<Io> {
     topics: Topics,
     io: Io,
     state: Mutex<State>,
+    /// Signalled whenever a task gets a URL or ends, for [`Client::wait_for_url`].
+    changed: Condvar,
 }
 
 /// An event to emit once the lock is released, owning what it refers to.
@@ -240,6 +256,7 @@ impl<Io: ClientIo> Client<Io> {
             topics: Topics::new(product_id, device_name)?,
             io,
             state: Mutex::new(State::default()),
+            changed: Condvar::new(),
         })
     }
 
@@ -369,11 +386,59 @@ impl<Io: ClientIo> Client<Io> {
     /// What the client knows of a task in flight.
     pub fn task(&self, direction: Direction, name: &str) -> Option<TaskInfo> {
         let mut state = self.lock();
-        state.tasks(direction).by_name.get(name).map(|t| TaskInfo {
-            size: t.size,
-            md5: t.md5,
-            url: t.url.clone(),
-        })
+        state.tasks(direction).by_name.get(name).map(Task::info)
+    }
+
+    /// Blocks until the task has a URL (returns it), ends (rejected by the
+    /// platform: [`ErrorKind::NoTask`]) or `timeout` passes
+    /// ([`ErrorKind::Timeout`]). The only blocking call of the client, for
+    /// applications that run a transfer on the thread that asked for it.
+    pub fn wait_for_url(
+        &self,
+        direction: Direction,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<TaskInfo> {
+        let deadline = Instant::now() + timeout;
+        let mut state = self.lock();
+        loop {
+            match state.tasks(direction).by_name.get(name) {
+                None => return Err(no_task(direction, name)),
+                Some(t) if t.url.is_some() => return Ok(t.info()),
+                Some(_) => {}
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "no URL for {} task '{}' within {} ms",
+                        direction.as_str(),
+                        name.escape_debug(),
+                        timeout.as_millis()
+                    ),
+                ));
+            }
+            state = self
+                .changed
+                .wait_timeout(state, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+
+    /// Cancels the running transfer of a task, from any thread. The
+    /// transfer stops, reports `fail` and returns [`ErrorKind::Cancelled`].
+    pub fn cancel(&self, direction: Direction, name: &str) -> Result<()> {
+        let token = {
+            let mut state = self.lock();
+            let task = state.tasks(direction).by_name.get(name);
+            task.map(|t| t.cancel.clone())
+                .ok_or_else(|| no_task(direction, name))?
+        };
+        // Outside the lock: the hook shuts connections down.
+        token.cancel();
+        Ok(())
     }
 
     /// Publishes one progress report as given (`report_upload_progress` or
@@ -522,6 +587,7 @@ impl<Io: ClientIo> Client<Io> {
                 Pending::None
             }
         };
+        self.changed.notify_all();
         match pending {
             Pending::None => {}
             Pending::Unmatched(message_type, name, detail) => {

@@ -49,8 +49,52 @@ pub enum ErrorKind {
     TooManyTasks,
     /// Reading or writing a local file failed.
     Io,
+    /// A transfer timed out (connect, idle, or overall limit).
+    Timeout,
+    /// The store answered 404: the object does not exist.
+    NotFound,
+    /// The store answered 403 to an upload: signature invalid or expired.
+    SignInvalid,
+    /// The store answered 403 to a download: the URL expired. The partial
+    /// download is kept; fetch a fresh URL and run it again to resume.
+    UrlExpired,
+    /// The data's MD5 does not match the task's.
+    Md5Mismatch,
+    /// The store answered with another unexpected HTTP status.
+    Http,
+    /// The connection failed or broke, and retries did not help.
+    Network,
+    /// TLS failed: certificate not trusted, wrong host name, bad CA file...
+    Tls,
+    /// The transfer was cancelled.
+    Cancelled,
+    /// A download's name is not a plain file name that is safe to create.
+    UnsafeName,
+    /// The task has no URL yet.
+    NoUrl,
+    /// The store broke HTTP's rules (wrong `Content-Range`, more bytes than
+    /// announced...).
+    BadResponse,
     /// A panic was caught at the C boundary.
     Panic,
+}
+
+impl ErrorKind {
+    /// The `result_code` a `fail` report carries for this failure, and the
+    /// platform's standard `result_msg` when it has one.
+    pub fn platform_result(self) -> (i32, Option<&'static str>) {
+        use crate::protocol::result_code::*;
+        let code = match self {
+            ErrorKind::Timeout => TIME_OUT,
+            ErrorKind::NotFound => FILE_NOT_EXIST,
+            ErrorKind::SignInvalid | ErrorKind::UrlExpired => SIGN_INVALID,
+            ErrorKind::Md5Mismatch => MD5_NOT_MATCHED,
+            // Everything else is "timeout-like" for the platform; the
+            // message says what really happened.
+            _ => return (TIME_OUT, None),
+        };
+        (code, standard_message(code))
+    }
 }
 
 /// An error with its kind and a message that names what failed and why.

@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 /// cbindgen:ignore
+pub mod cancel;
+/// cbindgen:ignore
 pub mod client;
 /// cbindgen:ignore
 pub mod digest;
@@ -20,6 +22,9 @@ pub mod limits;
 pub mod progress;
 /// cbindgen:ignore
 pub mod protocol;
+/// cbindgen:ignore
+#[cfg(feature = "http")]
+pub mod transfer;
 
 #[allow(unsafe_code)]
 pub mod ffi;

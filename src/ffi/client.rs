@@ -74,7 +74,7 @@ pub type resmgr_publish_fn = Option<
 pub type resmgr_event_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, event: *const resmgr_event)>;
 
-struct FfiIo {
+pub(crate) struct FfiIo {
     publish: unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize, c_int) -> c_int,
     on_event: resmgr_event_fn,
     user: *mut c_void,
@@ -120,8 +120,21 @@ impl ClientIo for FfiIo {
 /// A resource-management client for one device. Opaque.
 #[allow(non_camel_case_types)]
 pub struct resmgr_client {
-    inner: Client<FfiIo>,
+    pub(crate) inner: Client<FfiIo>,
     down_topic: CString,
+    #[cfg(feature = "http")]
+    pub(crate) transfer_config: std::sync::Mutex<crate::transfer::TransferConfig>,
+}
+
+impl resmgr_client {
+    /// The transfer options in force now.
+    #[cfg(feature = "http")]
+    pub(crate) fn transfer_config(&self) -> crate::transfer::TransferConfig {
+        self.transfer_config
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// # Safety
@@ -172,6 +185,8 @@ pub unsafe extern "C" fn resmgr_client_new(
         let handle = Box::new(resmgr_client {
             down_topic: to_c(topics.down()),
             inner: Client::new(product_id, device_name, io)?,
+            #[cfg(feature = "http")]
+            transfer_config: Default::default(),
         });
         // SAFETY: checked non-NULL above; writable per the contract.
         unsafe { *out = Box::into_raw(handle) };
@@ -520,6 +535,43 @@ pub unsafe extern "C" fn resmgr_client_report_download_progress(
             result_msg,
         )
     }
+}
+
+/// Cancels the running transfer of task `name` (`direction` is
+/// RESMGR_DIRECTION_UPLOAD or RESMGR_DIRECTION_DOWNLOAD), from any thread.
+/// The transfer stops within moments, reports `fail`, and its run call
+/// returns RESMGR_ERR_CANCELLED; a download keeps its partial file for a
+/// later resume and leaves nothing at the final path. A transfer started
+/// after the cancel stops at once.
+///
+/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
+/// (direction), RESMGR_ERR_NO_TASK.
+///
+/// # Safety
+/// `client` is NULL or a live client; `name` is NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_client_cancel(
+    client: *const resmgr_client,
+    direction: i32,
+    name: *const c_char,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { self::client(client) }?;
+        // SAFETY: per this function's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        let direction = match direction {
+            1 => Direction::Upload,
+            2 => Direction::Download,
+            other => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    format!("direction {other} is not RESMGR_DIRECTION_UPLOAD or _DOWNLOAD"),
+                ))
+            }
+        };
+        c.cancel(direction, name)
+    })
 }
 
 /// # Safety

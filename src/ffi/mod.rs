@@ -14,8 +14,12 @@ pub mod client;
 pub mod event;
 pub mod md5;
 pub mod status;
+#[cfg(feature = "http")]
+pub mod transfer;
 
 pub use client::*;
 pub use event::*;
 pub use md5::*;
 pub use status::*;
+#[cfg(feature = "http")]
+pub use transfer::*;

@@ -61,6 +61,38 @@ pub enum resmgr_status {
     RESMGR_ERR_TOO_MANY_TASKS = -19,
     /// Reading or writing a local file failed.
     RESMGR_ERR_IO = -20,
+    /// A transfer timed out (connect, idle or overall limit) after its
+    /// retries.
+    RESMGR_ERR_TIMEOUT = -30,
+    /// The store answered 404: the object does not exist.
+    RESMGR_ERR_NOT_FOUND = -31,
+    /// The store refused an upload's signature (HTTP 403).
+    RESMGR_ERR_SIGN_INVALID = -32,
+    /// A download's URL expired (HTTP 403). Nothing was reported and the
+    /// partial download is kept: call resmgr_client_get_download_task for a
+    /// fresh URL and run the download again to continue where it stopped,
+    /// or end the task with a FAIL report (-3).
+    RESMGR_ERR_URL_EXPIRED = -33,
+    /// The data's MD5 does not match the task's (checked locally, or the
+    /// store answered 400 BadDigest).
+    RESMGR_ERR_MD5_MISMATCH = -34,
+    /// The store answered another unexpected HTTP status.
+    RESMGR_ERR_HTTP = -35,
+    /// The connection failed or broke, and retries did not help.
+    RESMGR_ERR_NETWORK = -36,
+    /// TLS failed (untrusted certificate, wrong host name, unreadable CA
+    /// file).
+    RESMGR_ERR_TLS = -37,
+    /// The transfer was cancelled (resmgr_client_cancel).
+    RESMGR_ERR_CANCELLED = -38,
+    /// A download's name is not a plain file name (separators, "..",
+    /// leading dot) and cannot be stored in a directory.
+    RESMGR_ERR_UNSAFE_NAME = -39,
+    /// The task has no URL yet (wait for its URL event).
+    RESMGR_ERR_NO_URL = -40,
+    /// The store broke HTTP's rules (wrong Content-Range, more bytes than
+    /// the task's size).
+    RESMGR_ERR_BAD_RESPONSE = -41,
     /// A bug: the library panicked. The call had no effect that can be
     /// relied on; the handle stays usable.
     RESMGR_ERR_PANIC = -99,
@@ -91,6 +123,18 @@ impl From<ErrorKind> for resmgr_status {
             ErrorKind::TaskConflict => RESMGR_ERR_TASK_CONFLICT,
             ErrorKind::TooManyTasks => RESMGR_ERR_TOO_MANY_TASKS,
             ErrorKind::Io => RESMGR_ERR_IO,
+            ErrorKind::Timeout => RESMGR_ERR_TIMEOUT,
+            ErrorKind::NotFound => RESMGR_ERR_NOT_FOUND,
+            ErrorKind::SignInvalid => RESMGR_ERR_SIGN_INVALID,
+            ErrorKind::UrlExpired => RESMGR_ERR_URL_EXPIRED,
+            ErrorKind::Md5Mismatch => RESMGR_ERR_MD5_MISMATCH,
+            ErrorKind::Http => RESMGR_ERR_HTTP,
+            ErrorKind::Network => RESMGR_ERR_NETWORK,
+            ErrorKind::Tls => RESMGR_ERR_TLS,
+            ErrorKind::Cancelled => RESMGR_ERR_CANCELLED,
+            ErrorKind::UnsafeName => RESMGR_ERR_UNSAFE_NAME,
+            ErrorKind::NoUrl => RESMGR_ERR_NO_URL,
+            ErrorKind::BadResponse => RESMGR_ERR_BAD_RESPONSE,
             ErrorKind::Panic => RESMGR_ERR_PANIC,
         }
     }
@@ -119,6 +163,18 @@ fn status_text(status: i32) -> &'static CStr {
         -18 => c"a different task with that name is in flight",
         -19 => c"too many tasks in flight",
         -20 => c"file I/O error",
+        -30 => c"transfer timed out",
+        -31 => c"object not found (HTTP 404)",
+        -32 => c"signature rejected (HTTP 403)",
+        -33 => c"download URL expired (HTTP 403): fetch a fresh URL and resume",
+        -34 => c"MD5 mismatch",
+        -35 => c"unexpected HTTP status",
+        -36 => c"network failure",
+        -37 => c"TLS failure",
+        -38 => c"cancelled",
+        -39 => c"download name is not a safe file name",
+        -40 => c"task has no URL yet",
+        -41 => c"store sent an invalid response",
         -99 => c"internal error (panic)",
         _ => c"unknown status",
     }
@@ -216,6 +272,18 @@ mod tests {
             RESMGR_ERR_TASK_CONFLICT,
             RESMGR_ERR_TOO_MANY_TASKS,
             RESMGR_ERR_IO,
+            RESMGR_ERR_TIMEOUT,
+            RESMGR_ERR_NOT_FOUND,
+            RESMGR_ERR_SIGN_INVALID,
+            RESMGR_ERR_URL_EXPIRED,
+            RESMGR_ERR_MD5_MISMATCH,
+            RESMGR_ERR_HTTP,
+            RESMGR_ERR_NETWORK,
+            RESMGR_ERR_TLS,
+            RESMGR_ERR_CANCELLED,
+            RESMGR_ERR_UNSAFE_NAME,
+            RESMGR_ERR_NO_URL,
+            RESMGR_ERR_BAD_RESPONSE,
             RESMGR_ERR_PANIC,
         ];
         let texts: std::collections::HashSet<_> =

@@ -1,0 +1,359 @@
+//! Transfers for C (feature `http`): blocking calls that run one task's
+//! upload or download on the calling thread, and the one-call file upload.
+
+use std::ffi::{c_char, c_void};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::boundary::{mut_arg, opt_str_arg, ref_arg, status_call, str_arg};
+use super::client::resmgr_client;
+use super::status::resmgr_status;
+use crate::error::{Error, ErrorKind};
+use crate::protocol::Direction;
+use crate::transfer::download::{download, DirSink, FnSink};
+use crate::transfer::upload::{upload, FnSource};
+use crate::transfer::TransferConfig;
+
+/// Timeouts, retries and TLS roots of transfers. Initialise with
+/// `resmgr_transfer_options_init`, change what you need, then pass to
+/// `resmgr_client_set_transfer_options`.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+pub struct resmgr_transfer_options {
+    /// Limit for establishing a connection, TCP and TLS (default 10000).
+    pub connect_timeout_ms: u32,
+    /// Limit for any single read or write to stall (default 30000).
+    pub idle_timeout_ms: u32,
+    /// Limit for a whole transfer including retries; 0 for none (default).
+    pub total_timeout_ms: u32,
+    /// Retries after the first attempt, for transient failures: connection
+    /// errors, timeouts, HTTP 408/429/5xx (default 5). Downloads retry by
+    /// resuming where they stopped.
+    pub max_retries: u32,
+    /// Delay before the first retry, doubled each time with jitter
+    /// (default 500).
+    pub backoff_initial_ms: u32,
+    /// Longest delay between retries (default 30000).
+    pub backoff_max_ms: u32,
+    /// PEM file of CA certificates to trust for https URLs instead of the
+    /// built-in Mozilla roots; NULL for the built-in roots. Copied.
+    pub ca_file: *const c_char,
+}
+
+/// Receives a transfer's progress: `done` of `total` bytes of task `name`.
+/// Called on the thread running the transfer, as often as data moves.
+#[allow(non_camel_case_types)]
+pub type resmgr_progress_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, name: *const c_char, done: u64, total: u64)>;
+
+/// Supplies upload data: copy up to `len` bytes starting at `offset` into
+/// `buf` and return how many were copied; 0 means the data ends; a negative
+/// value is an error. Offsets restart at 0 when an upload is retried.
+#[allow(non_camel_case_types)]
+pub type resmgr_read_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, offset: u64, buf: *mut u8, len: usize) -> i64>;
+
+/// Receives download data: store `len` bytes at `offset` and return 0, or
+/// non-zero to fail the download. Offsets are contiguous; after a restart
+/// (the store ignored a resume request) they start again at 0, overwriting.
+#[allow(non_camel_case_types)]
+pub type resmgr_write_fn =
+    Option<unsafe extern "C" fn(user: *mut c_void, offset: u64, buf: *const u8, len: usize) -> i32>;
+
+/// Fills `*options` with the defaults.
+///
+/// # Safety
+/// `options` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_transfer_options_init(
+    options: *mut resmgr_transfer_options,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let o = unsafe { mut_arg(options, "options") }?;
+        let d = TransferConfig::default();
+        let ms = |t: Duration| u32::try_from(t.as_millis()).unwrap_or(u32::MAX);
+        *o = resmgr_transfer_options {
+            connect_timeout_ms: ms(d.connect_timeout),
+            idle_timeout_ms: ms(d.idle_timeout),
+            total_timeout_ms: 0,
+            max_retries: d.max_retries,
+            backoff_initial_ms: ms(d.backoff_initial),
+            backoff_max_ms: ms(d.backoff_max),
+            ca_file: std::ptr::null(),
+        };
+        Ok(())
+    })
+}
+
+/// Sets the transfer options of `client` for transfers started afterwards.
+/// The CA file, if any, is read now so that a wrong path fails here.
+///
+/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
+/// (a zero connect or idle timeout), RESMGR_ERR_TLS (CA file unreadable or
+/// without certificates).
+///
+/// # Safety
+/// `client` is NULL or a live client; `options` is NULL or readable, its
+/// `ca_file` NULL or NUL-terminated.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_client_set_transfer_options(
+    client: *const resmgr_client,
+    options: *const resmgr_transfer_options,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { ref_arg(client, "client") }?;
+        // SAFETY: per this function's contract.
+        let o = unsafe { ref_arg(options, "options") }?;
+        // SAFETY: per this function's contract.
+        let ca_file = unsafe { opt_str_arg(o.ca_file, "ca_file") }?.map(PathBuf::from);
+        if o.connect_timeout_ms == 0 || o.idle_timeout_ms == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "connect_timeout_ms and idle_timeout_ms must be above 0",
+            ));
+        }
+        let ms = |v: u32| Duration::from_millis(u64::from(v));
+        let config = TransferConfig {
+            connect_timeout: ms(o.connect_timeout_ms),
+            idle_timeout: ms(o.idle_timeout_ms),
+            total_timeout: (o.total_timeout_ms > 0).then(|| ms(o.total_timeout_ms)),
+            max_retries: o.max_retries,
+            backoff_initial: ms(o.backoff_initial_ms),
+            backoff_max: ms(o.backoff_max_ms),
+            ca_file,
+            ..TransferConfig::default()
+        };
+        crate::transfer::http::tls_config(&config)?;
+        *c.transfer_config.lock().unwrap_or_else(|e| e.into_inner()) = config;
+        Ok(())
+    })
+}
+
+/// A progress callback as a Rust closure (no-op when NULL).
+struct Progress {
+    cb: resmgr_progress_fn,
+    user: *mut c_void,
+    name: std::ffi::CString,
+}
+
+impl Progress {
+    fn call(&self, done: u64, total: u64) {
+        if let Some(cb) = self.cb {
+            // SAFETY: the caller supplied the callback for this use; the name
+            // lives as long as self.
+            unsafe { cb(self.user, self.name.as_ptr(), done, total) }
+        }
+    }
+}
+
+fn cname(name: &str) -> std::ffi::CString {
+    std::ffi::CString::new(name).expect("names come from NUL-terminated strings")
+}
+
+/// Runs the upload of task `name` to its end on the calling thread: PUT
+/// with Content-Length and Content-MD5, retries as configured, throttled
+/// progress reports, and the final `done` or `fail` report (the task then
+/// ends). The data comes from the file at `path` or, when `path` is NULL,
+/// from `read` (exactly one of them). The task must have its URL
+/// (RESMGR_EVENT_UPLOAD_URL). `progress` may be NULL.
+///
+/// The data is hashed while it is sent: if it is not what the task
+/// announced (the file changed after it was hashed), the upload stops
+/// before the store receives the last byte, with RESMGR_ERR_MD5_MISMATCH.
+///
+/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_ARG (both or neither of
+/// path/read), RESMGR_ERR_NO_TASK, RESMGR_ERR_NO_URL, RESMGR_ERR_IO,
+/// RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
+/// RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
+/// RESMGR_ERR_HTTP, RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (all reported to
+/// the platform as `fail` with the matching result code), and
+/// RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
+/// could not be published (the task is kept: report it again).
+///
+/// # Safety
+/// `client` is a live client; strings are NUL-terminated (or NULL where
+/// allowed); the callbacks and their user pointers are valid for the call.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_client_run_upload(
+    client: *const resmgr_client,
+    name: *const c_char,
+    path: *const c_char,
+    read: resmgr_read_fn,
+    read_user: *mut c_void,
+    progress: resmgr_progress_fn,
+    progress_user: *mut c_void,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { ref_arg(client, "client") }?;
+        // SAFETY: per this function's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: per this function's contract.
+        let path = unsafe { opt_str_arg(path, "path") }?;
+        let config = c.transfer_config();
+        let p = Progress {
+            cb: progress,
+            user: progress_user,
+            name: cname(name),
+        };
+        let mut on_progress = |done: u64, total: u64| p.call(done, total);
+        match (path, read) {
+            (Some(path), None) => {
+                let mut file = File::open(path)
+                    .map_err(|e| crate::digest::io_error("open", Path::new(path), &e))?;
+                upload(&c.inner, name, &mut file, &config, Some(&mut on_progress))
+            }
+            (None, Some(read)) => {
+                let mut source = FnSource(|offset: u64, buf: &mut [u8]| {
+                    // SAFETY: the callback was supplied for this use; buf is
+                    // valid for buf.len() bytes during the call.
+                    let n = unsafe { read(read_user, offset, buf.as_mut_ptr(), buf.len()) };
+                    match usize::try_from(n) {
+                        Ok(n) if n <= buf.len() => Ok(n),
+                        Ok(n) => Err(std::io::Error::other(format!(
+                            "read callback returned {n} for a {}-byte buffer",
+                            buf.len()
+                        ))),
+                        Err(_) => Err(std::io::Error::other(format!("read callback returned {n}"))),
+                    }
+                });
+                upload(&c.inner, name, &mut source, &config, Some(&mut on_progress))
+            }
+            _ => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "give exactly one of path and read",
+            )),
+        }
+    })
+}
+
+/// Runs the download of task `name` to its end on the calling thread: GET
+/// (resuming with Range where possible), MD5 verification, throttled
+/// progress reports, and the final `done` or `fail` report.
+///
+/// With `dir`, the file is written as `dir/<name>` via a hidden partial
+/// file and resume state beside it (`.<name>.resmgr-part`,
+/// `.<name>.resmgr-state`), and renamed into place only once verified; a
+/// later run for the same resource (same name, size and MD5, any URL)
+/// continues where an interrupted one stopped, even after a crash. The name
+/// must be a plain file name (RESMGR_ERR_UNSAFE_NAME otherwise). With
+/// `dir` NULL, data goes to `write` instead (exactly one of them), always
+/// from offset 0; on a failure the data written must be discarded.
+///
+/// Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME,
+/// RESMGR_ERR_BAD_RESPONSE, and RESMGR_ERR_URL_EXPIRED — the one failure
+/// that is not reported to the platform: the task stays open and the
+/// partial file is kept; call resmgr_client_get_download_task for a fresh
+/// URL and run again.
+///
+/// # Safety
+/// As for `resmgr_client_run_upload`.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_client_run_download(
+    client: *const resmgr_client,
+    name: *const c_char,
+    dir: *const c_char,
+    write: resmgr_write_fn,
+    write_user: *mut c_void,
+    progress: resmgr_progress_fn,
+    progress_user: *mut c_void,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { ref_arg(client, "client") }?;
+        // SAFETY: per this function's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        // SAFETY: per this function's contract.
+        let dir = unsafe { opt_str_arg(dir, "dir") }?;
+        let config = c.transfer_config();
+        let p = Progress {
+            cb: progress,
+            user: progress_user,
+            name: cname(name),
+        };
+        let mut on_progress = |done: u64, total: u64| p.call(done, total);
+        match (dir, write) {
+            (Some(dir), None) => {
+                let mut sink = DirSink::new(Path::new(dir), name)?;
+                download(&c.inner, name, &mut sink, &config, Some(&mut on_progress))
+            }
+            (None, Some(write)) => {
+                let mut sink = FnSink::new(|offset: u64, data: &[u8]| {
+                    // SAFETY: the callback was supplied for this use; data is
+                    // valid for data.len() bytes during the call.
+                    match unsafe { write(write_user, offset, data.as_ptr(), data.len()) } {
+                        0 => Ok(()),
+                        rc => Err(Error::new(
+                            ErrorKind::Io,
+                            format!("write callback returned {rc} at offset {offset}"),
+                        )),
+                    }
+                });
+                download(&c.inner, name, &mut sink, &config, Some(&mut on_progress))
+            }
+            _ => Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "give exactly one of dir and write",
+            )),
+        }
+    })
+}
+
+/// Uploads a file in one call, for threaded applications: hashes it,
+/// creates its upload task (named `name`, or the file's base name when
+/// NULL), waits up to `url_timeout_ms` for the platform's URL — which
+/// another thread must deliver by feeding down messages — then runs the
+/// upload as `resmgr_client_run_upload` does.
+///
+/// Errors: as `resmgr_client_create_upload_task_from_file` and
+/// `resmgr_client_run_upload`; RESMGR_ERR_TIMEOUT when no URL came in time
+/// (the task is ended with a `fail` report), RESMGR_ERR_NO_TASK when the
+/// platform refused the task.
+///
+/// # Safety
+/// As for `resmgr_client_run_upload`.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_client_upload_file(
+    client: *const resmgr_client,
+    path: *const c_char,
+    name: *const c_char,
+    url_timeout_ms: u32,
+    progress: resmgr_progress_fn,
+    progress_user: *mut c_void,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { ref_arg(client, "client") }?;
+        // SAFETY: per this function's contract.
+        let path = unsafe { str_arg(path, "path") }?;
+        // SAFETY: per this function's contract.
+        let name = unsafe { opt_str_arg(name, "name") }?;
+        let config = c.transfer_config();
+        let (name, _, _) = c
+            .inner
+            .create_upload_task_from_file(Path::new(path), name)?;
+        let timeout = Duration::from_millis(u64::from(url_timeout_ms));
+        if let Err(e) = c.inner.wait_for_url(Direction::Upload, &name, timeout) {
+            // A task the platform never answered is ended; a refused one
+            // already is.
+            return match e.kind() {
+                ErrorKind::Timeout => {
+                    crate::transfer::finish(&c.inner, Direction::Upload, &name, Err(e))
+                }
+                _ => Err(e),
+            };
+        }
+        let p = Progress {
+            cb: progress,
+            user: progress_user,
+            name: cname(&name),
+        };
+        let mut on_progress = |done: u64, total: u64| p.call(done, total);
+        let mut file =
+            File::open(path).map_err(|e| crate::digest::io_error("open", Path::new(path), &e))?;
+        upload(&c.inner, &name, &mut file, &config, Some(&mut on_progress))
+    })
+}

@@ -1,0 +1,643 @@
+//! Downloads: GET into a sink, hashing as the bytes arrive, resuming with
+//! `Range` after a broken connection (same run) or a crash (next run, from
+//! the resume state), and putting the file in place only once its MD5 is
+//! verified.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::backoff::{delay, Jitter};
+use super::http::{self, Failure};
+use super::resume::{sync_dir, NoFollow, ResumeState};
+use super::{finish, ProgressFn, TransferConfig, CHUNK};
+use crate::cancel::CancelToken;
+use crate::client::{Client, ClientIo, TaskInfo};
+use crate::digest::{io_error, Md5Hasher};
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::Direction;
+
+/// Where downloaded bytes go.
+pub trait DownloadSink {
+    /// Prepares to receive the resource and returns how many of its bytes
+    /// the sink already holds (to resume from), having fed those bytes to
+    /// `hasher`.
+    fn open(&mut self, name: &str, task: &TaskInfo, hasher: &mut Md5Hasher) -> Result<u64>;
+    /// Stores `data` at `offset`.
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()>;
+    /// Forgets everything received: the next write is at offset 0.
+    fn restart(&mut self) -> Result<()>;
+    /// Makes the first `offset` bytes durable and resumable.
+    fn checkpoint(&mut self, offset: u64) -> Result<()>;
+    /// The resource is complete and verified: put it in place.
+    fn commit(&mut self) -> Result<()>;
+    /// The resource failed verification: remove what was received.
+    fn discard(&mut self);
+}
+
+/// Checks that a resource name can be used as a file name in a directory:
+/// not empty, no path separators, not `.`/`..`, not hidden (partial and
+/// state files are hidden, so a task can never name one of them).
+pub fn check_file_name(name: &str) -> Result<()> {
+    let why = if name.contains(['/', '\\']) {
+        Some("contains a path separator")
+    } else if name == "." || name == ".." {
+        Some("is a directory reference")
+    } else if name.starts_with('.') {
+        Some("starts with '.'")
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(Error::new(
+            ErrorKind::UnsafeName,
+            format!(
+                "download name '{}' {why}; refusing to store it",
+                name.escape_debug()
+            ),
+        )),
+        None => crate::protocol::fields::check_name(name)
+            .map_err(|e| Error::new(ErrorKind::UnsafeName, e.message())),
+    }
+}
+
+/// Stores a download as `<dir>/<name>`, via `<dir>/.<name>.resmgr-part`
+/// and its resume state `<dir>/.<name>.resmgr-state`. Symlinks at any of
+/// these paths are replaced, never followed.
+pub struct DirSink {
+    dir: PathBuf,
+    final_path: PathBuf,
+    part_path: PathBuf,
+    state_path: PathBuf,
+    file: Option<File>,
+    state: Option<ResumeState>,
+}
+
+impl DirSink {
+    /// A sink for resource `name` in `dir`.
+    pub fn new(dir: &Path, name: &str) -> Result<DirSink> {
+        check_file_name(name)?;
+        let meta = fs::metadata(dir).map_err(|e| io_error("use download directory", dir, &e))?;
+        if !meta.is_dir() {
+            return Err(Error::new(
+                ErrorKind::Io,
+                format!("download directory '{}' is not a directory", dir.display()),
+            ));
+        }
+        Ok(DirSink {
+            dir: dir.to_owned(),
+            final_path: dir.join(name),
+            part_path: dir.join(format!(".{name}.resmgr-part")),
+            state_path: dir.join(format!(".{name}.resmgr-state")),
+            file: None,
+            state: None,
+        })
+    }
+
+    /// Path of the partial file.
+    pub fn part_path(&self) -> &Path {
+        &self.part_path
+    }
+
+    /// Path of the resume state.
+    pub fn state_path(&self) -> &Path {
+        &self.state_path
+    }
+
+    fn file(&mut self) -> Result<&mut File> {
+        self.file
+            .as_mut()
+            .ok_or_else(|| Error::new(ErrorKind::Io, "download sink used before open"))
+    }
+
+    fn fresh(&mut self) -> Result<()> {
+        let _ = fs::remove_file(&self.state_path);
+        let _ = fs::remove_file(&self.part_path);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&self.part_path)
+            .map_err(|e| io_error("create", &self.part_path, &e))?;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Reopens a partial file recorded in a matching state, trimmed to its
+    /// durable length, and rehashes it. `None` when it cannot be resumed.
+    fn reopen(&mut self, state: &ResumeState, hasher: &mut Md5Hasher) -> Option<u64> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags_nofollow()
+            .open(&self.part_path)
+            .ok()?;
+        if !file.metadata().ok()?.is_file() || file.metadata().ok()?.len() < state.offset {
+            return None;
+        }
+        // Bytes past the durable offset may be torn by a crash: drop them.
+        file.set_len(state.offset).ok()?;
+        let mut buf = vec![0u8; CHUNK];
+        let mut left = state.offset;
+        while left > 0 {
+            let n = file
+                .read(&mut buf[..left.min(CHUNK as u64) as usize])
+                .ok()?;
+            if n == 0 {
+                return None;
+            }
+            hasher.update(&buf[..n]);
+            left -= n as u64;
+        }
+        self.file = Some(file);
+        Some(state.offset)
+    }
+}
+
+impl DownloadSink for DirSink {
+    fn open(&mut self, name: &str, task: &TaskInfo, hasher: &mut Md5Hasher) -> Result<u64> {
+        let wanted = ResumeState {
+            name: name.to_owned(),
+            size: task.size,
+            md5: task.md5,
+            offset: 0,
+        };
+        if let Some(saved) = ResumeState::load(&self.state_path) {
+            if (ResumeState {
+                offset: 0,
+                ..saved.clone()
+            }) == wanted
+            {
+                if let Some(offset) = self.reopen(&saved, hasher) {
+                    self.state = Some(saved);
+                    return Ok(offset);
+                }
+                *hasher = Md5Hasher::new();
+            }
+        }
+        self.fresh()?;
+        self.state = Some(wanted);
+        Ok(0)
+    }
+
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let path = self.part_path.clone();
+        self.file()?
+            .write_all_at(data, offset)
+            .map_err(|e| io_error("write", &path, &e))
+    }
+
+    fn restart(&mut self) -> Result<()> {
+        let path = self.part_path.clone();
+        self.file()?
+            .set_len(0)
+            .map_err(|e| io_error("truncate", &path, &e))?;
+        self.checkpoint(0)
+    }
+
+    fn checkpoint(&mut self, offset: u64) -> Result<()> {
+        let path = self.part_path.clone();
+        self.file()?
+            .sync_data()
+            .map_err(|e| io_error("sync", &path, &e))?;
+        let Some(state) = self.state.as_mut() else {
+            return Ok(());
+        };
+        state.offset = offset;
+        state
+            .save(&self.state_path)
+            .map_err(|e| io_error("save resume state", &self.state_path, &e))
+    }
+
+    fn commit(&mut self) -> Result<()> {
+        let path = self.part_path.clone();
+        self.file()?
+            .sync_all()
+            .map_err(|e| io_error("sync", &path, &e))?;
+        self.file = None;
+        // rename() replaces whatever sits at the final path, a symlink
+        // included, without following it.
+        fs::rename(&self.part_path, &self.final_path)
+            .map_err(|e| io_error("rename into place", &self.final_path, &e))?;
+        let _ = fs::remove_file(&self.state_path);
+        sync_dir(&self.dir).map_err(|e| io_error("sync", &self.dir, &e))
+    }
+
+    fn discard(&mut self) {
+        self.file = None;
+        let _ = fs::remove_file(&self.part_path);
+        let _ = fs::remove_file(&self.state_path);
+    }
+}
+
+/// A sink that hands every chunk to a function (for C write callbacks).
+/// It holds nothing between runs, so it always starts at offset 0; after a
+/// restart the writes start again at 0, and a discard means the data
+/// written so far must be thrown away by the owner.
+pub struct FnSink<F: FnMut(u64, &[u8]) -> Result<()>> {
+    write: F,
+}
+
+impl<F: FnMut(u64, &[u8]) -> Result<()>> FnSink<F> {
+    /// A sink writing through `write(offset, data)`.
+    pub fn new(write: F) -> Self {
+        FnSink { write }
+    }
+}
+
+impl<F: FnMut(u64, &[u8]) -> Result<()>> DownloadSink for FnSink<F> {
+    fn open(&mut self, _: &str, _: &TaskInfo, _: &mut Md5Hasher) -> Result<u64> {
+        Ok(0)
+    }
+    fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
+        (self.write)(offset, data)
+    }
+    fn restart(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn checkpoint(&mut self, _: u64) -> Result<()> {
+        Ok(())
+    }
+    fn commit(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn discard(&mut self) {}
+}
+
+/// Downloads task `name` (which must have its URL) into `sink`, reporting
+/// progress and then `done` or `fail`. See [`ErrorKind::UrlExpired`] for
+/// the one failure that leaves the task open.
+pub fn download<Io: ClientIo>(
+    client: &Client<Io>,
+    name: &str,
+    sink: &mut dyn DownloadSink,
+    config: &TransferConfig,
+    progress: Option<&mut ProgressFn<'_>>,
+) -> Result<()> {
+    let task = client.task(Direction::Download, name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NoTask,
+            format!(
+                "no download task named '{}' is in flight",
+                name.escape_debug()
+            ),
+        )
+    })?;
+    if task.url.is_none() {
+        return Err(Error::new(
+            ErrorKind::NoUrl,
+            format!("download task '{name}' has no URL"),
+        ));
+    }
+    let mut run = Run {
+        client,
+        name,
+        task: &task,
+        config,
+        progress,
+        hasher: Md5Hasher::new(),
+        offset: 0,
+        last_checkpoint: (0, Instant::now()),
+    };
+    let outcome = run.run(sink);
+    task.cancel.clear_interrupt();
+    finish(client, Direction::Download, name, outcome)
+}
+
+struct Run<'a, 'p, Io: ClientIo> {
+    client: &'a Client<Io>,
+    name: &'a str,
+    task: &'a TaskInfo,
+    config: &'a TransferConfig,
+    progress: Option<&'a mut ProgressFn<'p>>,
+    hasher: Md5Hasher,
+    offset: u64,
+    last_checkpoint: (u64, Instant),
+}
+
+impl<Io: ClientIo> Run<'_, '_, Io> {
+    fn run(&mut self, sink: &mut dyn DownloadSink) -> Result<()> {
+        let tls = http::tls_config(self.config)?;
+        let deadline = self.config.total_timeout.map(|t| Instant::now() + t);
+        self.offset = sink.open(self.name, self.task, &mut self.hasher)?;
+        self.last_checkpoint = (self.offset, Instant::now());
+        self.note_progress();
+        let mut buf = vec![0u8; CHUNK];
+        let mut jitter = Jitter::new();
+        let mut retry = 0;
+        loop {
+            match self.attempt(sink, &tls, deadline, &mut buf) {
+                Ok(()) => break,
+                Err(f) => {
+                    let cancelled = self.task.cancel.is_cancelled();
+                    let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+                    if !f.transient || cancelled || out_of_time || retry >= self.config.max_retries
+                    {
+                        return Err(self.give_up(sink, f.error, cancelled, out_of_time));
+                    }
+                    let wait = delay(
+                        retry,
+                        self.config.backoff_initial,
+                        self.config.backoff_max,
+                        jitter.next_u64(),
+                    );
+                    retry += 1;
+                    if !sleep_unless_cancelled(&self.task.cancel, wait, deadline) {
+                        return Err(self.give_up(sink, f.error, true, false));
+                    }
+                }
+            }
+        }
+        let got = self.hasher.clone().finish();
+        if got != self.task.md5 {
+            sink.discard();
+            return Err(Error::new(
+                ErrorKind::Md5Mismatch,
+                format!(
+                    "download '{}': received data has MD5 {got}, the task says {}",
+                    self.name.escape_debug(),
+                    self.task.md5
+                ),
+            ));
+        }
+        sink.commit()
+    }
+
+    /// Ends a failed run: what was received is kept resumable, except data
+    /// that can no longer be trusted.
+    fn give_up(
+        &mut self,
+        sink: &mut dyn DownloadSink,
+        error: Error,
+        cancelled: bool,
+        out_of_time: bool,
+    ) -> Error {
+        let error = if cancelled {
+            Error::new(
+                ErrorKind::Cancelled,
+                format!("download '{}' cancelled", self.name.escape_debug()),
+            )
+        } else if out_of_time && error.kind() != ErrorKind::Timeout {
+            Error::new(
+                ErrorKind::Timeout,
+                format!("{} (overall time limit reached)", error.message()),
+            )
+        } else {
+            error
+        };
+        match error.kind() {
+            ErrorKind::Md5Mismatch | ErrorKind::BadResponse | ErrorKind::NotFound => sink.discard(),
+            _ => {
+                let _ = sink.checkpoint(self.offset);
+            }
+        }
+        error
+    }
+
+    fn note_progress(&mut self) {
+        // A report that cannot be published now is retried by the next call.
+        let _ =
+            self.client
+                .track_progress(Direction::Download, self.name, self.offset, Instant::now());
+        if let Some(p) = self.progress.as_mut() {
+            p(self.offset, self.task.size);
+        }
+    }
+
+    fn restart(&mut self, sink: &mut dyn DownloadSink) -> Result<()> {
+        sink.restart()?;
+        self.offset = 0;
+        self.hasher = Md5Hasher::new();
+        Ok(())
+    }
+
+    fn attempt(
+        &mut self,
+        sink: &mut dyn DownloadSink,
+        tls: &ureq::tls::TlsConfig,
+        deadline: Option<Instant>,
+        buf: &mut [u8],
+    ) -> std::result::Result<(), Failure> {
+        let size = self.task.size;
+        if self.offset == size && size > 0 {
+            return Ok(()); // everything arrived before a crash; verify it
+        }
+        let what = format!("download '{}'", self.name.escape_debug());
+        // A URL refreshed since the run started (duplicate push, fresh
+        // get_download_task answer) is used for the next attempt.
+        let url = self
+            .client
+            .task(Direction::Download, self.name)
+            .and_then(|t| t.url)
+            .or_else(|| self.task.url.clone())
+            .unwrap_or_default();
+        let agent = http::agent(self.config, tls, deadline);
+        let interrupt = agent.clone();
+        self.task.cancel.set_interrupt(move || interrupt.shutdown());
+        if self.task.cancel.is_cancelled() {
+            return Err(Failure::fatal(Error::new(
+                ErrorKind::Cancelled,
+                "cancelled",
+            )));
+        }
+        let mut request = agent.get(&url);
+        if self.offset > 0 {
+            request = request.header("Range", format!("bytes={}-", self.offset));
+        }
+        let mut response = request
+            .call()
+            .map_err(|e| http::request_failure(&what, e))?;
+        let status = response.status().as_u16();
+        match status {
+            206 => {
+                let range = response
+                    .headers()
+                    .get("content-range")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !content_range_matches(range, self.offset, size) {
+                    // Not the bytes we asked for: start over without Range.
+                    self.restart(sink)?;
+                    return Err(Failure::transient(Error::new(
+                        ErrorKind::BadResponse,
+                        format!(
+                            "{what}: 206 with Content-Range '{}' for offset {} of {size}",
+                            range.escape_debug(),
+                            self.offset
+                        ),
+                    )));
+                }
+            }
+            200 => {
+                if self.offset > 0 {
+                    // The store ignored the range: the body starts at 0.
+                    self.restart(sink)?;
+                }
+                if let Some(len) = response.body().content_length() {
+                    if len != size {
+                        return Err(Failure::fatal(Error::new(
+                            ErrorKind::BadResponse,
+                            format!(
+                                "{what}: the store announces {len} bytes, the task says {size}"
+                            ),
+                        )));
+                    }
+                }
+            }
+            416 => {
+                self.restart(sink)?;
+                return Err(Failure::transient(Error::new(
+                    ErrorKind::BadResponse,
+                    format!("{what}: range not satisfiable (416); starting over"),
+                )));
+            }
+            _ => {
+                let body = http::error_body(&mut response);
+                return Err(http::status_failure(
+                    Direction::Download,
+                    self.name,
+                    status,
+                    &body,
+                ));
+            }
+        }
+        let mut reader = response.body_mut().as_reader();
+        loop {
+            if self.task.cancel.is_cancelled() {
+                return Err(Failure::fatal(Error::new(
+                    ErrorKind::Cancelled,
+                    "cancelled",
+                )));
+            }
+            // One byte more than is left, to notice a body that is too long.
+            let want = (size - self.offset).saturating_add(1).min(buf.len() as u64) as usize;
+            let n = match reader.read(&mut buf[..want]) {
+                Ok(n) => n,
+                Err(_) if self.task.cancel.is_cancelled() => {
+                    return Err(Failure::fatal(Error::new(
+                        ErrorKind::Cancelled,
+                        "cancelled",
+                    )))
+                }
+                Err(e) => return Err(http::io_failure(&what, &e)),
+            };
+            if n == 0 {
+                if self.offset < size {
+                    return Err(Failure::transient(Error::new(
+                        ErrorKind::Network,
+                        format!(
+                            "{what}: connection ended after {} of {size} bytes",
+                            self.offset
+                        ),
+                    )));
+                }
+                return Ok(());
+            }
+            if self.offset + n as u64 > size {
+                return Err(Failure::fatal(Error::new(
+                    ErrorKind::BadResponse,
+                    format!("{what}: the store sent more than the task's {size} bytes"),
+                )));
+            }
+            sink.write_at(self.offset, &buf[..n])?;
+            self.hasher.update(&buf[..n]);
+            self.offset += n as u64;
+            self.note_progress();
+            let (at, when) = self.last_checkpoint;
+            if self.offset - at >= self.config.checkpoint_bytes
+                || when.elapsed() >= self.config.checkpoint_interval
+            {
+                sink.checkpoint(self.offset)?;
+                self.last_checkpoint = (self.offset, Instant::now());
+            }
+        }
+    }
+}
+
+/// `bytes <offset>-<size-1>/<size>`, exactly.
+fn content_range_matches(header: &str, offset: u64, size: u64) -> bool {
+    let Some(rest) = header.trim().strip_prefix("bytes ") else {
+        return false;
+    };
+    let Some((range, total)) = rest.split_once('/') else {
+        return false;
+    };
+    let Some((first, last)) = range.split_once('-') else {
+        return false;
+    };
+    let num = |s: &str| -> Option<u64> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        s.parse().ok()
+    };
+    matches!((num(first), num(last), num(total)), (Some(f), Some(l), Some(t))
+        if f == offset && t == size && l.checked_add(1) == Some(size))
+}
+
+/// Sleeps for `wait` in short steps; false if cancelled meanwhile.
+pub(crate) fn sleep_unless_cancelled(
+    cancel: &CancelToken,
+    wait: Duration,
+    deadline: Option<Instant>,
+) -> bool {
+    let until = Instant::now() + wait;
+    let until = deadline.map_or(until, |d| d.min(until));
+    while Instant::now() < until {
+        if cancel.is_cancelled() {
+            return false;
+        }
+        std::thread::sleep(
+            until
+                .saturating_duration_since(Instant::now())
+                .min(Duration::from_millis(50)),
+        );
+    }
+    !cancel.is_cancelled()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_range_must_match_offset_and_total_exactly() {
+        assert!(content_range_matches("bytes 100-999/1000", 100, 1000));
+        assert!(content_range_matches("bytes 0-0/1", 0, 1));
+        for bad in [
+            "bytes 101-999/1000",
+            "bytes 100-998/1000",
+            "bytes 100-999/1001",
+            "bytes 100-999/*",
+            "bytes */1000",
+            "bytes 100-999",
+            "items 100-999/1000",
+            "bytes +100-999/1000",
+            "",
+        ] {
+            assert!(!content_range_matches(bad, 100, 1000), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_plain_file_names_can_be_stored() {
+        for ok in ["fw.bin", "a b", "日本.txt", "x..y"] {
+            assert!(check_file_name(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "../x", "/etc/x", "a/b", "a\\b", ".hidden", ".", "..", "", "a\nb", "a\0b",
+        ] {
+            assert_eq!(
+                check_file_name(bad).unwrap_err().kind(),
+                ErrorKind::UnsafeName,
+                "{bad:?}"
+            );
+        }
+        assert_eq!(
+            check_file_name(&"n".repeat(300)).unwrap_err().kind(),
+            ErrorKind::UnsafeName
+        );
+    }
+}

@@ -1,0 +1,129 @@
+//! The HTTP(S) transfer engine (feature `http`): turns a task's presigned
+//! URL into bytes moved correctly, in constant memory, with honest results.
+//!
+//! - [`upload`]: PUT with exact `Content-Length` and `Content-MD5`, the
+//!   bytes hashed as they are sent;
+//! - [`download`]: GET into a partial file, resumable across retries and
+//!   restarts, verified before it is renamed into place;
+//! - [`http`]: the HTTP agent (timeouts, TLS roots) and how store answers
+//!   map onto result codes;
+//! - [`backoff`]: retry delays.
+//!
+//! Both directions publish throttled progress through the client while
+//! they run and end the task with a `done` or `fail` report.
+
+pub mod backoff;
+pub mod download;
+pub mod http;
+pub mod resume;
+pub mod upload;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::client::{Client, ClientIo};
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::up::Report;
+use crate::protocol::{Direction, ProgressState};
+
+/// Size of the buffers a transfer streams through. Memory use stays at a
+/// few of these whatever the resource size.
+pub const CHUNK: usize = 64 * 1024;
+
+/// Timeouts, retries and TLS roots of transfers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransferConfig {
+    /// Limit for establishing a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Limit for any single read or write to stall.
+    pub idle_timeout: Duration,
+    /// Limit for the whole transfer including retries; `None` for none.
+    pub total_timeout: Option<Duration>,
+    /// Retries after the first attempt, for transient failures only.
+    pub max_retries: u32,
+    /// Delay before the first retry; doubles each time, with jitter.
+    pub backoff_initial: Duration,
+    /// Longest delay between retries.
+    pub backoff_max: Duration,
+    /// PEM file of CA certificates to trust instead of the built-in
+    /// (Mozilla/webpki) roots.
+    pub ca_file: Option<PathBuf>,
+    /// A download's progress is made durable (file synced, resume state
+    /// saved) after at least this many new bytes...
+    pub checkpoint_bytes: u64,
+    /// ...or this much time, whichever comes first.
+    pub checkpoint_interval: Duration,
+}
+
+impl Default for TransferConfig {
+    fn default() -> Self {
+        TransferConfig {
+            connect_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
+            total_timeout: None,
+            max_retries: 5,
+            backoff_initial: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            ca_file: None,
+            checkpoint_bytes: 8 * 1024 * 1024,
+            checkpoint_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Called with (bytes done, total) as a transfer moves.
+pub type ProgressFn<'a> = dyn FnMut(u64, u64) + 'a;
+
+/// Ends a task with the report its outcome calls for, and returns the
+/// outcome. A report that cannot be published turns a success into a
+/// [`ErrorKind::Publish`] error (the task is kept, so it can be reported
+/// again); a failure stays the failure.
+pub(crate) fn finish<Io: ClientIo>(
+    client: &Client<Io>,
+    direction: Direction,
+    name: &str,
+    outcome: Result<()>,
+) -> Result<()> {
+    let report = match &outcome {
+        Ok(()) => Report {
+            state: ProgressState::Done,
+            percent: 100,
+            result_code: 0,
+            result_msg: "",
+        },
+        // The caller fetches a fresh URL and resumes: the task goes on.
+        Err(e) if e.kind() == ErrorKind::UrlExpired => return outcome,
+        Err(e) => {
+            let (code, standard) = e.kind().platform_result();
+            Report {
+                state: ProgressState::Fail,
+                percent: 0,
+                result_code: code,
+                result_msg: standard.unwrap_or_else(|| truncate_msg(e.message())),
+            }
+        }
+    };
+    match (client.report_progress(direction, name, &report), outcome) {
+        (Ok(()), outcome) => outcome,
+        (Err(e), Ok(())) => Err(Error::new(
+            ErrorKind::Publish,
+            format!(
+                "{} '{name}' succeeded but its done report was not published: {e}",
+                direction.as_str()
+            ),
+        )),
+        (Err(_), Err(e)) => Err(e),
+    }
+}
+
+fn truncate_msg(s: &str) -> &str {
+    let max = crate::limits::MAX_RESULT_MSG_LEN;
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}

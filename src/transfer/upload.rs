@@ -1,0 +1,262 @@
+//! Uploads: PUT with an exact `Content-Length` and `Content-MD5`, streaming
+//! from a source in fixed-size chunks. The bytes are hashed as they go out;
+//! if they are not the bytes the task announced (the file changed after it
+//! was hashed), the last chunk is held back so the store never receives a
+//! wrong object, and the upload fails with an MD5 mismatch.
+
+use std::fs::File;
+use std::io::Read;
+use std::time::Instant;
+
+use ureq::SendBody;
+
+use super::backoff::{delay, Jitter};
+use super::download::sleep_unless_cancelled;
+use super::http::{self, Failure};
+use super::{finish, ProgressFn, TransferConfig};
+use crate::client::{Client, ClientIo, TaskInfo};
+use crate::digest::Md5Hasher;
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::Direction;
+
+/// Where upload data comes from: random access, so a retry can start over.
+pub trait UploadSource {
+    /// Reads up to `buf.len()` bytes at `offset`; 0 means the data ends.
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize>;
+}
+
+impl UploadSource for File {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        FileExt::read_at(self, buf, offset)
+    }
+}
+
+/// A source reading through a function (for C read callbacks).
+pub struct FnSource<F: FnMut(u64, &mut [u8]) -> std::io::Result<usize>>(pub F);
+
+impl<F: FnMut(u64, &mut [u8]) -> std::io::Result<usize>> UploadSource for FnSource<F> {
+    fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+        (self.0)(offset, buf)
+    }
+}
+
+/// Uploads task `name` (which must have its URL) from `source`, reporting
+/// progress and then `done` or `fail`.
+pub fn upload<Io: ClientIo>(
+    client: &Client<Io>,
+    name: &str,
+    source: &mut dyn UploadSource,
+    config: &TransferConfig,
+    progress: Option<&mut ProgressFn<'_>>,
+) -> Result<()> {
+    let task = client.task(Direction::Upload, name).ok_or_else(|| {
+        Error::new(
+            ErrorKind::NoTask,
+            format!(
+                "no upload task named '{}' is in flight",
+                name.escape_debug()
+            ),
+        )
+    })?;
+    let Some(url) = task.url.clone() else {
+        return Err(Error::new(
+            ErrorKind::NoUrl,
+            format!("upload task '{name}' has no URL yet"),
+        ));
+    };
+    let mut quiet = |_: u64, _: u64| {};
+    let progress: &mut ProgressFn<'_> = match progress {
+        Some(p) => p,
+        None => &mut quiet,
+    };
+    let outcome = run(client, name, &task, &url, source, config, progress);
+    task.cancel.clear_interrupt();
+    finish(client, Direction::Upload, name, outcome)
+}
+
+fn run<Io: ClientIo>(
+    client: &Client<Io>,
+    name: &str,
+    task: &TaskInfo,
+    url: &str,
+    source: &mut dyn UploadSource,
+    config: &TransferConfig,
+    progress: &mut ProgressFn<'_>,
+) -> Result<()> {
+    let tls = http::tls_config(config)?;
+    let deadline = config.total_timeout.map(|t| Instant::now() + t);
+    let mut jitter = Jitter::new();
+    let mut retry = 0;
+    loop {
+        let failure = match attempt(
+            client, name, task, url, source, config, &tls, deadline, progress,
+        ) {
+            Ok(()) => return Ok(()),
+            Err(f) => f,
+        };
+        let cancelled = task.cancel.is_cancelled();
+        if cancelled {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                format!("upload '{}' cancelled", name.escape_debug()),
+            ));
+        }
+        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        if !failure.transient || out_of_time || retry >= config.max_retries {
+            return Err(failure.error);
+        }
+        let wait = delay(
+            retry,
+            config.backoff_initial,
+            config.backoff_max,
+            jitter.next_u64(),
+        );
+        retry += 1;
+        if !sleep_unless_cancelled(&task.cancel, wait, deadline) {
+            return Err(Error::new(
+                ErrorKind::Cancelled,
+                format!("upload '{}' cancelled", name.escape_debug()),
+            ));
+        }
+    }
+}
+
+/// The request body: reads the source, hashes, reports progress, and
+/// refuses to hand over the final chunk unless size and MD5 are right.
+struct Body<'a, 'p, Io: ClientIo> {
+    progress: &'a mut ProgressFn<'p>,
+    client: &'a Client<Io>,
+    name: &'a str,
+    task: &'a TaskInfo,
+    source: &'a mut dyn UploadSource,
+    hasher: Md5Hasher,
+    offset: u64,
+    /// Why this body stopped the request, when it did.
+    failure: Option<Error>,
+}
+
+impl<Io: ClientIo> Body<'_, '_, Io> {
+    fn fail(&mut self, e: Error) -> std::io::Error {
+        let io = std::io::Error::other(e.message().to_owned());
+        self.failure = Some(e);
+        io
+    }
+
+    /// Checks what was read against the task once all of it was read.
+    fn verify_complete(&mut self) -> Result<()> {
+        let mut probe = [0u8; 1];
+        let more = self.source.read_at(self.task.size, &mut probe).unwrap_or(0);
+        let got = self.hasher.clone().finish();
+        if more > 0 || got != self.task.md5 {
+            return Err(Error::new(
+                ErrorKind::Md5Mismatch,
+                format!(
+                    "upload '{}': the data is not what was announced ({}); it changed after it was hashed",
+                    self.name.escape_debug(),
+                    if more > 0 { "it is longer than the task's size".to_owned() } else { format!("MD5 {got}, the task says {}", self.task.md5) }
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl<Io: ClientIo> Read for Body<'_, '_, Io> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.task.cancel.is_cancelled() {
+            return Err(self.fail(Error::new(ErrorKind::Cancelled, "cancelled")));
+        }
+        let size = self.task.size;
+        let want = (size - self.offset).min(buf.len() as u64) as usize;
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = match self.source.read_at(self.offset, &mut buf[..want]) {
+            Ok(n) => n,
+            Err(e) => {
+                let msg = format!(
+                    "upload '{}': reading the data failed at offset {}: {e}",
+                    self.name.escape_debug(),
+                    self.offset
+                );
+                return Err(self.fail(Error::new(ErrorKind::Io, msg)));
+            }
+        };
+        if n == 0 {
+            let msg = format!(
+                "upload '{}': the data ends after {} of {size} bytes; it changed after it was hashed",
+                self.name.escape_debug(),
+                self.offset
+            );
+            return Err(self.fail(Error::new(ErrorKind::Md5Mismatch, msg)));
+        }
+        self.hasher.update(&buf[..n]);
+        self.offset += n as u64;
+        if self.offset == size {
+            if let Err(e) = self.verify_complete() {
+                return Err(self.fail(e));
+            }
+        }
+        let _ =
+            self.client
+                .track_progress(Direction::Upload, self.name, self.offset, Instant::now());
+        (self.progress)(self.offset, size);
+        Ok(n)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attempt<Io: ClientIo>(
+    client: &Client<Io>,
+    name: &str,
+    task: &TaskInfo,
+    url: &str,
+    source: &mut dyn UploadSource,
+    config: &TransferConfig,
+    tls: &ureq::tls::TlsConfig,
+    deadline: Option<Instant>,
+    progress: &mut ProgressFn<'_>,
+) -> std::result::Result<(), Failure> {
+    let what = format!("upload '{}'", name.escape_debug());
+    let mut body = Body {
+        client,
+        name,
+        task,
+        source,
+        progress,
+        hasher: Md5Hasher::new(),
+        offset: 0,
+        failure: None,
+    };
+    if task.size == 0 {
+        // Nothing is read during the request: check the source up front.
+        body.verify_complete()?;
+    }
+    let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
+    let agent = http::agent(config, tls, deadline);
+    let interrupt = agent.clone();
+    task.cancel.set_interrupt(move || interrupt.shutdown());
+    if task.cancel.is_cancelled() {
+        return Err(Failure::fatal(Error::new(
+            ErrorKind::Cancelled,
+            "cancelled",
+        )));
+    }
+    let result = agent
+        .put(url)
+        .header("Content-Length", task.size.to_string())
+        .header("Content-MD5", task.md5.to_base64())
+        .header("Content-Type", "application/octet-stream")
+        .send(SendBody::from_reader(&mut body));
+    if let Some(e) = body.failure.take() {
+        return Err(Failure::fatal(e));
+    }
+    let mut response = result.map_err(|e| http::request_failure(&what, e))?;
+    let status = response.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(());
+    }
+    let text = http::error_body(&mut response);
+    Err(http::status_failure(Direction::Upload, name, status, &text))
+}
