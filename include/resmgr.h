@@ -74,6 +74,11 @@
 #define RESMGR_MAX_TASKS 64
 
 /**
+ * Longest result_msg, in bytes, sent or accepted.
+ */
+#define RESMGR_MAX_RESULT_MSG_LEN 1024
+
+/**
  * Bytes needed for the hex form of an MD5 with its NUL.
  */
 #define RESMGR_MD5_HEX_SIZE 33
@@ -103,7 +108,8 @@ enum resmgr_status
   RESMGR_ERR_NULL_ARG = -1,
   /**
    * An argument had a value the call cannot use (out of range, unknown
-   * enum value, contradictory report...).
+   * enum value, contradictory report, result_msg longer than
+   * RESMGR_MAX_RESULT_MSG_LEN...).
    */
   RESMGR_ERR_INVALID_ARG = -2,
   /**
@@ -126,7 +132,8 @@ enum resmgr_status
   RESMGR_ERR_PAYLOAD_TOO_LARGE = -6,
   /**
    * A down message is not a JSON object (syntax error, another JSON
-   * value, nested too deeply, duplicate keys).
+   * value, nesting deeper than 32 levels, a field this library reads
+   * given twice).
    */
   RESMGR_ERR_JSON = -7,
   /**
@@ -281,8 +288,8 @@ enum resmgr_event_kind
    */
   RESMGR_EVENT_DUPLICATE = 3,
   /**
-   * The platform says there is nothing to download. Fields: result_code,
-   * result_msg.
+   * The platform says there is nothing to download. Fields: direction
+   * (download), result_code, result_msg.
    */
   RESMGR_EVENT_NO_DOWNLOAD_TASK = 4,
   /**
@@ -298,7 +305,8 @@ enum resmgr_event_kind
   RESMGR_EVENT_TASK_REJECTED = 6,
   /**
    * The platform's final verdict on an upload (`upload_result`). Fields:
-   * name (or ""), result_code (0 = accepted), result_msg.
+   * direction (upload), name (or ""), result_code (0 = accepted),
+   * result_msg.
    */
   RESMGR_EVENT_UPLOAD_RESULT = 7,
   /**
@@ -702,7 +710,8 @@ resmgr_status resmgr_client_handle_down_message(const struct resmgr_client *clie
  * RESMGR_STATE_IN_PROGRESS; `result_code` must be 0 except with
  * RESMGR_STATE_FAIL, where it must not be. `result_msg` NULL sends the
  * platform's standard text for codes 0..-4 ("time_out", "file_not_exist",
- * "sign invalid", "md5sum not matched") and "" otherwise. A DONE or FAIL
+ * "sign invalid", "md5sum not matched") and "" otherwise; at most
+ * RESMGR_MAX_RESULT_MSG_LEN bytes. A DONE or FAIL
  * report ends the task of that name, if any. QoS 0 in progress, 1 final.
  *
  * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_NAME,
@@ -783,6 +792,8 @@ resmgr_status resmgr_md5_update(struct resmgr_md5 *md5, const uint8_t *data, siz
 /**
  * Writes the digest of everything hashed so far to `*out` and resets the
  * hasher, which can then be reused.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG when `md5` or `out` is NULL.
  *
  * # Safety
  * `md5` is NULL or a live hasher; `out` is NULL or writable.

@@ -78,6 +78,8 @@ pub enum Event<'a> {
         direction: Direction,
         /// The task, with the URL now stored.
         task: TaskView<'a>,
+        /// True when it came as an unasked `download` push.
+        pushed: bool,
     },
     /// The platform answered `get_download_task`: nothing to download.
     NoDownloadTask {
@@ -670,6 +672,7 @@ impl<Io: ClientIo> Client<Io> {
             Event::Duplicate {
                 direction: Direction::Upload,
                 task,
+                pushed: false,
             }
         } else {
             Event::UploadUrl(task)
@@ -759,6 +762,7 @@ impl<Io: ClientIo> Client<Io> {
             Event::Duplicate {
                 direction: Direction::Download,
                 task,
+                pushed,
             }
         } else {
             Event::DownloadTask { task, pushed }

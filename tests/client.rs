@@ -44,9 +44,9 @@ fn seen(e: &Event<'_>) -> Seen {
         Event::DownloadTask { task, pushed } => {
             Seen::DownloadTask(task.name.into(), task.size, task.url.into(), *pushed)
         }
-        Event::Duplicate { direction, task } => {
-            Seen::Duplicate(*direction, task.name.into(), task.url.into())
-        }
+        Event::Duplicate {
+            direction, task, ..
+        } => Seen::Duplicate(*direction, task.name.into(), task.url.into()),
         Event::NoDownloadTask {
             result_code,
             result_msg,

@@ -30,6 +30,8 @@ pub const RESMGR_MAX_URL_LEN: usize = 4096;
 pub const RESMGR_MAX_PAYLOAD_LEN: usize = 16384;
 /// Most tasks in flight per direction.
 pub const RESMGR_MAX_TASKS: usize = 64;
+/// Longest result_msg, in bytes, sent or accepted.
+pub const RESMGR_MAX_RESULT_MSG_LEN: usize = 1024;
 
 /// Progress report states, for `resmgr_client_report_*_progress`.
 #[repr(i32)]
@@ -477,7 +479,8 @@ unsafe fn report(
 /// RESMGR_STATE_IN_PROGRESS; `result_code` must be 0 except with
 /// RESMGR_STATE_FAIL, where it must not be. `result_msg` NULL sends the
 /// platform's standard text for codes 0..-4 ("time_out", "file_not_exist",
-/// "sign invalid", "md5sum not matched") and "" otherwise. A DONE or FAIL
+/// "sign invalid", "md5sum not matched") and "" otherwise; at most
+/// RESMGR_MAX_RESULT_MSG_LEN bytes. A DONE or FAIL
 /// report ends the task of that name, if any. QoS 0 in progress, 1 final.
 ///
 /// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_NAME,
@@ -648,5 +651,6 @@ mod tests {
         assert_eq!(RESMGR_MAX_URL_LEN, limits::MAX_URL_LEN);
         assert_eq!(RESMGR_MAX_PAYLOAD_LEN, limits::MAX_PAYLOAD_LEN);
         assert_eq!(RESMGR_MAX_TASKS, limits::MAX_TASKS);
+        assert_eq!(RESMGR_MAX_RESULT_MSG_LEN, limits::MAX_RESULT_MSG_LEN);
     }
 }

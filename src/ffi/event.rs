@@ -25,8 +25,8 @@ pub enum resmgr_event_kind {
     /// it (possibly fresh: use it for retries) is now stored. Same fields
     /// as the task's first event.
     RESMGR_EVENT_DUPLICATE = 3,
-    /// The platform says there is nothing to download. Fields: result_code,
-    /// result_msg.
+    /// The platform says there is nothing to download. Fields: direction
+    /// (download), result_code, result_msg.
     RESMGR_EVENT_NO_DOWNLOAD_TASK = 4,
     /// The platform acknowledged a progress report. Fields: direction, name
     /// (the report's task as far as can be told, or ""), result_msg.
@@ -36,7 +36,8 @@ pub enum resmgr_event_kind {
     /// (or "" when it cannot be told), result_code, result_msg.
     RESMGR_EVENT_TASK_REJECTED = 6,
     /// The platform's final verdict on an upload (`upload_result`). Fields:
-    /// name (or ""), result_code (0 = accepted), result_msg.
+    /// direction (upload), name (or ""), result_code (0 = accepted),
+    /// result_msg.
     RESMGR_EVENT_UPLOAD_RESULT = 7,
     /// A valid response that matches nothing this client asked for; it was
     /// ignored. Fields: message_type, name (or ""), detail.
@@ -197,8 +198,13 @@ pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event
                 &mut b64,
             );
         }
-        Event::Duplicate { direction, task: t } => {
+        Event::Duplicate {
+            direction,
+            task: t,
+            pushed,
+        } => {
             ev.kind = RESMGR_EVENT_DUPLICATE;
+            ev.pushed = *pushed;
             fill_task(&mut ev, t, *direction, &mut strings, &mut hex, &mut b64);
         }
         Event::NoDownloadTask {

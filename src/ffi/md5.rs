@@ -78,6 +78,8 @@ pub unsafe extern "C" fn resmgr_md5_update(
 /// Writes the digest of everything hashed so far to `*out` and resets the
 /// hasher, which can then be reused.
 ///
+/// Errors: RESMGR_ERR_NULL_ARG when `md5` or `out` is NULL.
+///
 /// # Safety
 /// `md5` is NULL or a live hasher; `out` is NULL or writable.
 #[no_mangle]

@@ -17,7 +17,8 @@ pub enum resmgr_status {
     /// A required pointer argument was NULL.
     RESMGR_ERR_NULL_ARG = -1,
     /// An argument had a value the call cannot use (out of range, unknown
-    /// enum value, contradictory report...).
+    /// enum value, contradictory report, result_msg longer than
+    /// RESMGR_MAX_RESULT_MSG_LEN...).
     RESMGR_ERR_INVALID_ARG = -2,
     /// A string argument or a down message was not valid UTF-8.
     RESMGR_ERR_UTF8 = -3,
@@ -30,7 +31,8 @@ pub enum resmgr_status {
     /// A down message is larger than RESMGR_MAX_PAYLOAD_LEN.
     RESMGR_ERR_PAYLOAD_TOO_LARGE = -6,
     /// A down message is not a JSON object (syntax error, another JSON
-    /// value, nested too deeply, duplicate keys).
+    /// value, nesting deeper than 32 levels, a field this library reads
+    /// given twice).
     RESMGR_ERR_JSON = -7,
     /// A down message has no "type", or its "type" is not a string.
     RESMGR_ERR_MESSAGE_TYPE = -8,

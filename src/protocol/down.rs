@@ -438,8 +438,7 @@ fn nested<'a>(v: &'a RawValue, field: &str) -> Result<RawFields<'a>> {
             format!("\"{field}\" is not an object"),
         ));
     }
-    serde_json::from_str(v.get())
-        .map_err(|e| err(ErrorKind::InvalidField, format!("\"{field}\": {e}")))
+    serde_json::from_str(v.get()).map_err(|e| err(ErrorKind::Json, format!("\"{field}\": {e}")))
 }
 
 #[cfg(test)]

@@ -114,7 +114,8 @@ impl Report<'_> {
 /// non-zero one, so the platform never sees a contradiction.
 pub fn report_progress(direction: Direction, name: &str, report: &Report<'_>) -> Result<UpMessage> {
     check_name(name)?;
-    check_result_msg(report.result_msg)?;
+    check_result_msg(report.result_msg)
+        .map_err(|e| Error::new(ErrorKind::InvalidArgument, e.message()))?;
     let (kind, active) = match direction {
         Direction::Upload => ("report_upload_progress", "uploading"),
         Direction::Download => ("report_download_progress", "downloading"),
@@ -324,7 +325,7 @@ mod tests {
             report_progress(Direction::Upload, "f", &nul)
                 .unwrap_err()
                 .kind(),
-            ErrorKind::InvalidField
+            ErrorKind::InvalidArgument
         );
     }
 }
