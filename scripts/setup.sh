@@ -6,10 +6,14 @@ set -euo pipefail
 
 # Pinned so the committed header is reproducible (tests compare it byte for byte).
 CBINDGEN_VERSION=0.29.4
+# The S3-compatible object store the transfer tests run against; newer
+# versions need a newer rustc.
+S3S_FS_VERSION=0.14.1
 
 apt_packages=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have cmake || apt_packages+=(cmake)
+have gcc || apt_packages+=(gcc)
 have g++ || apt_packages+=(g++)
 have make || apt_packages+=(make)
 have pkg-config || apt_packages+=(pkg-config)
@@ -28,7 +32,24 @@ if [ ${#apt_packages[@]} -gt 0 ]; then
 fi
 
 export PATH="$HOME/.cargo/bin:$PATH"
+if ! have cargo; then
+  echo "setup: cargo not found; install Rust first (https://rustup.rs)" >&2
+  exit 1
+fi
+# scripts/test.sh runs cargo fmt and cargo clippy.
+if ! cargo fmt --version >/dev/null 2>&1; then
+  echo "setup: installing rustfmt" >&2
+  rustup component add rustfmt
+fi
+if ! cargo clippy --version >/dev/null 2>&1; then
+  echo "setup: installing clippy" >&2
+  rustup component add clippy
+fi
 if ! cbindgen --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
   echo "setup: installing cbindgen $CBINDGEN_VERSION" >&2
   cargo install --quiet --locked cbindgen --version "=$CBINDGEN_VERSION"
+fi
+if ! s3s-fs --version 2>/dev/null | grep -q "$S3S_FS_VERSION"; then
+  echo "setup: installing s3s-fs $S3S_FS_VERSION (a few minutes, once)" >&2
+  cargo install --quiet --locked s3s-fs --version "=$S3S_FS_VERSION" --features binary
 fi

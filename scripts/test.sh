@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# The test command: everything CI checks, in order.
+#
+#   setup (tools) -> cargo fmt --check -> clippy (default / no default
+#   features) -> cargo test (default / no default features) -> cargo build
+#   --no-default-features -> CMake configure + build (build/, Release) ->
+#   ctest (C tests, valgrind, examples, header checks, install check).
+#
+# Every step runs even when an earlier one failed (a fmt failure should not
+# hide a test failure); the script exits non-zero when any step failed and
+# ends with one line: "N passed, M failed".
+#
+# Environment: RESMGR_JOBS (default 2), RESMGR_BUILD_DIR (default build).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+jobs=${RESMGR_JOBS:-2}
+build_dir=${RESMGR_BUILD_DIR:-build}
+# Respect the committed Cargo.lock exactly, as the CMake build does.
+locked=()
+[ -f Cargo.lock ] && locked=(--locked)
+
+total=10
+index=0
+passed=0
+failed=0
+failures=()
+
+# step NAME COMMAND...: prints a section header, runs COMMAND, records the result.
+step() {
+  local name=$1
+  shift
+  index=$((index + 1))
+  local start=$SECONDS
+  printf '\n==============================================================================\n'
+  printf '== [%d/%d] %s\n' "$index" "$total" "$name"
+  printf '==      $ %s\n' "$*"
+  printf '==============================================================================\n'
+  local rc=0
+  "$@" || rc=$?
+  if [ "$rc" -eq 0 ]; then
+    passed=$((passed + 1))
+    printf -- '-- [%d/%d] %s: ok (%ds)\n' "$index" "$total" "$name" $((SECONDS - start))
+  else
+    failed=$((failed + 1))
+    failures+=("$name")
+    printf -- '-- [%d/%d] %s: FAILED with exit code %d (%ds)\n' "$index" "$total" "$name" "$rc" $((SECONDS - start))
+  fi
+}
+
+# in_dir DIR COMMAND...: runs COMMAND inside DIR.
+in_dir() {
+  local dir=$1
+  shift
+  (cd "$dir" && "$@")
+}
+
+step "setup" bash scripts/setup.sh
+step "cargo fmt" cargo fmt --all -- --check
+step "cargo clippy" cargo clippy "${locked[@]}" --all-targets -- -D warnings
+step "cargo clippy --no-default-features" cargo clippy "${locked[@]}" --all-targets --no-default-features -- -D warnings
+step "cargo test" cargo test "${locked[@]}"
+step "cargo test --no-default-features" cargo test "${locked[@]}" --no-default-features
+step "cargo build --no-default-features" cargo build "${locked[@]}" --no-default-features
+step "cmake configure" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
+step "cmake build" cmake --build "$build_dir" -j "$jobs"
+step "ctest" in_dir "$build_dir" ctest --output-on-failure -j "$jobs" --timeout 900
+
+echo
+if [ "$failed" -gt 0 ]; then
+  echo "FAILED steps: ${failures[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
