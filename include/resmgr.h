@@ -44,12 +44,17 @@
 
 /*
  * Optional parts. The transfer engine (feature "http") is declared unless
- * RESMGR_NO_HTTP is defined; define it when linking a library built without
- * that feature (the CMake target does this for you), so that a call to a
- * missing function fails at compile time rather than at link time.
+ * RESMGR_NO_HTTP is defined, the built-in MQTT connection (feature "mqtt")
+ * unless RESMGR_NO_MQTT is defined. Define them when linking a library
+ * built without those features (the CMake target and resmgr.pc do this for
+ * you), so that a call to a missing function fails at compile time rather
+ * than at link time.
  */
 #if !defined(RESMGR_NO_HTTP) && !defined(RESMGR_HTTP)
 #define RESMGR_HTTP 1
+#endif
+#if !defined(RESMGR_NO_MQTT) && !defined(RESMGR_MQTT)
+#define RESMGR_MQTT 1
 #endif
 
 
@@ -90,8 +95,8 @@
 
 /**
  * The result of every fallible call. `RESMGR_OK` is 0; errors are negative
- * and their numbers are never reused. Ranges -30..-49 (transfers) and
- * -50..-69 (MQTT connection) are reserved for those features.
+ * and their numbers are never reused. -30..-49 belong to transfers,
+ * -50..-69 to the built-in MQTT connection.
  */
 enum resmgr_status
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
@@ -248,6 +253,12 @@ enum resmgr_status
    */
   RESMGR_ERR_BAD_RESPONSE = -41,
   /**
+   * The call does not fit the client's state: connecting twice,
+   * disconnecting what is not connected, connecting a client that
+   * publishes through a callback.
+   */
+  RESMGR_ERR_INVALID_STATE = -50,
+  /**
    * A bug: the library panicked. The call had no effect that can be
    * relied on; the handle stays usable.
    */
@@ -324,6 +335,16 @@ enum resmgr_event_kind
    * field, task table full...). Fields: status, detail.
    */
   RESMGR_EVENT_MESSAGE_REJECTED = 10,
+  /**
+   * The built-in MQTT connection is up and subscribed to the down topic.
+   * No fields.
+   */
+  RESMGR_EVENT_CONNECTED = 11,
+  /**
+   * The built-in MQTT connection went down; it reconnects by itself
+   * (with backoff) until resmgr_client_disconnect. Fields: detail (why).
+   */
+  RESMGR_EVENT_DISCONNECTED = 12,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -390,6 +411,37 @@ typedef enum resmgr_progress_state resmgr_progress_state;
 typedef int32_t resmgr_progress_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
+
+#if defined(RESMGR_MQTT)
+/**
+ * How the built-in connection signs the platform's key authentication.
+ */
+enum resmgr_sign_method
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+#if defined(RESMGR_MQTT)
+  /**
+   * HMAC-SHA256, password suffix ";hmacsha256" (the default).
+   */
+  RESMGR_SIGN_HMAC_SHA256 = 0,
+#endif
+#if defined(RESMGR_MQTT)
+  /**
+   * HMAC-SHA1, password suffix ";hmacsha1".
+   */
+  RESMGR_SIGN_HMAC_SHA1 = 1,
+#endif
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum resmgr_sign_method resmgr_sign_method;
+#else
+typedef int32_t resmgr_sign_method;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+#endif
 
 /**
  * A resource-management client for one device. Opaque.
@@ -504,6 +556,88 @@ typedef struct resmgr_digest {
    */
   char base64[RESMGR_MD5_BASE64_SIZE];
 } resmgr_digest;
+
+#if defined(RESMGR_MQTT)
+/**
+ * Settings of the built-in MQTT connection. Initialise with
+ * `resmgr_mqtt_options_init`, then set what you need. Strings are copied
+ * by `resmgr_client_new_mqtt`.
+ */
+typedef struct resmgr_mqtt_options {
+  /**
+   * Broker host (default "127.0.0.1"; the platform's is
+   * "<productid>.iotcloud.tencentdevices.com").
+   */
+  const char *host;
+  /**
+   * Broker port; 0 for 1883, or 8883 with `tls`.
+   */
+  uint16_t port;
+  /**
+   * MQTT over TLS, certificate and host name verified.
+   */
+  bool tls;
+  /**
+   * PEM CA bundle for TLS; NULL for the built-in Mozilla roots.
+   */
+  const char *ca_file;
+  /**
+   * The device secret (base64) for the platform's key authentication;
+   * NULL to use `username`/`password` as given. Never logged.
+   */
+  const char *device_secret;
+  /**
+   * A resmgr_sign_method (default HMAC-SHA256).
+   */
+  int32_t sign_method;
+  /**
+   * SDK app id in the username; NULL for "12010126".
+   */
+  const char *sdk_app_id;
+  /**
+   * Seconds a key-authenticated login stays valid (default one year).
+   * Reconnections reuse it, so keep it long.
+   */
+  uint32_t auth_valid_s;
+  /**
+   * Connection id in the username (5 alphanumerics); NULL for random.
+   */
+  const char *connid;
+  /**
+   * Expiry (Unix seconds) in the username; 0 for now + auth_valid_s.
+   */
+  uint64_t expiry;
+  /**
+   * Plain username when there is no device secret; NULL for none.
+   */
+  const char *username;
+  /**
+   * Plain password when there is no device secret; NULL for none.
+   */
+  const char *password;
+  /**
+   * MQTT client id; NULL for "<productid><devicename>".
+   */
+  const char *client_id;
+  /**
+   * MQTT keep-alive in seconds (default 60).
+   */
+  uint16_t keep_alive_s;
+  /**
+   * Limit for one connection attempt (default 10000).
+   */
+  uint32_t connect_timeout_ms;
+  /**
+   * First delay before reconnecting, doubled up to reconnect_max_ms,
+   * with jitter (default 500).
+   */
+  uint32_t reconnect_min_ms;
+  /**
+   * Longest delay between reconnection attempts (default 30000).
+   */
+  uint32_t reconnect_max_ms;
+} resmgr_mqtt_options;
+#endif
 
 #if defined(RESMGR_HTTP)
 /**
@@ -820,6 +954,80 @@ void resmgr_md5_free(struct resmgr_md5 *md5);
  */
 resmgr_status resmgr_md5_file(const char *path, struct resmgr_digest *out, uint64_t *size_out);
 
+#if defined(RESMGR_MQTT)
+/**
+ * Fills `*options` with the defaults.
+ *
+ * # Safety
+ * `options` is NULL or writable.
+ */
+resmgr_status resmgr_mqtt_options_init(struct resmgr_mqtt_options *options);
+#endif
+
+#if defined(RESMGR_MQTT)
+/**
+ * Creates a client that owns its MQTT connection: messages are published
+ * through it and every message on the down topic is handled by it. Events
+ * (including RESMGR_EVENT_CONNECTED / _DISCONNECTED) are delivered on the
+ * connection's own thread for down messages, and on the calling thread
+ * for everything else. Nothing connects until `resmgr_client_connect`.
+ *
+ * Errors: as `resmgr_client_new`, plus RESMGR_ERR_INVALID_ARG (bad
+ * options) and RESMGR_ERR_TLS (unreadable CA file).
+ *
+ * # Safety
+ * Strings are NUL-terminated; `options` is readable; `out` is writable.
+ */
+resmgr_status resmgr_client_new_mqtt(const char *product_id, const char *device_name, const struct resmgr_mqtt_options *options, resmgr_event_fn on_event, void *user, struct resmgr_client **out);
+#endif
+
+#if defined(RESMGR_MQTT)
+/**
+ * Starts the built-in connection in a background thread and returns at
+ * once. The thread connects, subscribes to the down topic at QoS 1 (again
+ * after every reconnect), reconnects with backoff after any drop, and
+ * reports each change as RESMGR_EVENT_CONNECTED / _DISCONNECTED.
+ * Messages published from this call on wait in the connection's queue
+ * until the broker is reached; before it, publishing fails with
+ * RESMGR_ERR_PUBLISH.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not an MQTT
+ * client, or already connected), RESMGR_ERR_INVALID_ARG (credentials).
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+resmgr_status resmgr_client_connect(const struct resmgr_client *client);
+#endif
+
+#if defined(RESMGR_MQTT)
+/**
+ * Blocks until the built-in connection is up, or `timeout_ms` passes.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connecting),
+ * RESMGR_ERR_TIMEOUT.
+ *
+ * # Safety
+ * `client` is NULL or a live client.
+ */
+resmgr_status resmgr_client_wait_connected(const struct resmgr_client *client, uint32_t timeout_ms);
+#endif
+
+#if defined(RESMGR_MQTT)
+/**
+ * Stops the built-in connection: waits up to `timeout_ms` for messages
+ * sent at QoS 1 (task requests, final reports) to be acknowledged by the
+ * broker, disconnects, and joins the connection thread. The client stays
+ * usable and may connect again.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connected).
+ *
+ * # Safety
+ * `client` is NULL or a live client. Not from the client's own callbacks.
+ */
+resmgr_status resmgr_client_disconnect(const struct resmgr_client *client, uint32_t timeout_ms);
+#endif
+
 /**
  * A static, NUL-terminated description of a status code ("unknown status"
  * for numbers this version does not define). Never NULL; never free it.
@@ -915,7 +1123,8 @@ resmgr_status resmgr_client_run_upload(const struct resmgr_client *client, const
  * `dir` NULL, data goes to `write` instead (exactly one of them), always
  * from offset 0; on a failure the data written must be discarded.
  *
- * Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME,
+ * Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME
+ * (nothing is fetched; the task is ended with a `fail` report),
  * RESMGR_ERR_BAD_RESPONSE, and RESMGR_ERR_URL_EXPIRED — the one failure
  * that is not reported to the platform: the task stays open and the
  * partial file is kept; call resmgr_client_get_download_task for a fresh

@@ -128,6 +128,14 @@ pub enum Event<'a> {
         /// Why it matches nothing.
         detail: &'a str,
     },
+    /// The built-in MQTT connection is up and subscribed (feature `mqtt`).
+    Connected,
+    /// The built-in MQTT connection went down; it reconnects by itself
+    /// until disconnected by the application (feature `mqtt`).
+    Disconnected {
+        /// Why.
+        reason: &'a str,
+    },
     /// A down message of a `type` this library does not know. Ignored.
     UnknownMessage {
         /// Says which type.

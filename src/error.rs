@@ -75,6 +75,9 @@ pub enum ErrorKind {
     /// The store broke HTTP's rules (wrong `Content-Range`, more bytes than
     /// announced...).
     BadResponse,
+    /// The call does not fit the object's state (connecting twice,
+    /// connecting a client that publishes through a callback...).
+    InvalidState,
     /// A panic was caught at the C boundary.
     Panic,
 }

@@ -9,6 +9,8 @@
 #![warn(missing_docs)]
 
 /// cbindgen:ignore
+pub mod backoff;
+/// cbindgen:ignore
 pub mod cancel;
 /// cbindgen:ignore
 pub mod client;
@@ -18,6 +20,9 @@ pub mod digest;
 pub mod error;
 /// cbindgen:ignore
 pub mod limits;
+/// cbindgen:ignore
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 /// cbindgen:ignore
 pub mod progress;
 /// cbindgen:ignore

@@ -68,6 +68,7 @@ fn seen(e: &Event<'_>) -> Seen {
         } => Seen::Unmatched(message_type, owned(name)),
         Event::UnknownMessage { error } => Seen::Unknown(error.message().to_owned()),
         Event::MessageRejected { error } => Seen::Refused(error.kind()),
+        Event::Connected | Event::Disconnected { .. } => unreachable!("no connection here"),
     }
 }
 

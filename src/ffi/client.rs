@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use super::boundary::{
@@ -76,11 +77,22 @@ pub type resmgr_publish_fn = Option<
 pub type resmgr_event_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, event: *const resmgr_event)>;
 
+/// How a client's messages leave it.
+pub(crate) enum PublishVia {
+    /// Through the application's MQTT client.
+    Callback(unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize, c_int) -> c_int),
+    /// Through the built-in connection.
+    #[cfg(feature = "mqtt")]
+    Mqtt(Arc<crate::mqtt::MqttPublisher>),
+}
+
 pub(crate) struct FfiIo {
-    publish: unsafe extern "C" fn(*mut c_void, *const c_char, *const u8, usize, c_int) -> c_int,
+    publish: PublishVia,
     on_event: resmgr_event_fn,
     user: *mut c_void,
     up_topic: CString,
+    /// Connection state of the built-in MQTT connection, for waiting on it.
+    pub(crate) link: Arc<(Mutex<bool>, Condvar)>,
 }
 
 // SAFETY: the C caller promises (resmgr_client_new's contract) that the
@@ -91,11 +103,24 @@ unsafe impl Send for FfiIo {}
 unsafe impl Sync for FfiIo {}
 
 impl ClientIo for FfiIo {
+    // With the mqtt feature off the match has one arm.
+    #[allow(clippy::infallible_destructuring_match)]
     fn publish(&self, _topic: &str, payload: &[u8], qos: Qos) -> std::result::Result<(), String> {
+        let publish = match &self.publish {
+            PublishVia::Callback(f) => f,
+            #[cfg(feature = "mqtt")]
+            PublishVia::Mqtt(m) => {
+                return m.publish(
+                    self.up_topic.to_str().expect("topics are ASCII"),
+                    payload,
+                    qos,
+                )
+            }
+        };
         // SAFETY: the callback was supplied for exactly this use; topic and
         // payload are valid for the duration of the call.
         let rc = unsafe {
-            (self.publish)(
+            publish(
                 self.user,
                 self.up_topic.as_ptr(),
                 payload.as_ptr(),
@@ -116,19 +141,62 @@ impl ClientIo for FfiIo {
             // event lives until it returns.
             with_c_event(event, |ev| unsafe { cb(self.user, ev) });
         }
+        // After the callback: whoever waits for the connection then finds
+        // the application already told.
+        if let Event::Connected | Event::Disconnected { .. } = event {
+            let (up, changed) = &*self.link;
+            *up.lock().unwrap_or_else(|e| e.into_inner()) = matches!(event, Event::Connected);
+            changed.notify_all();
+        }
     }
 }
 
 /// A resource-management client for one device. Opaque.
 #[allow(non_camel_case_types)]
 pub struct resmgr_client {
-    pub(crate) inner: Client<FfiIo>,
+    pub(crate) inner: Arc<Client<FfiIo>>,
     down_topic: CString,
+    /// The built-in connection's settings and state (clients made with
+    /// resmgr_client_new_mqtt only).
+    #[cfg(feature = "mqtt")]
+    pub(crate) mqtt: Option<super::mqtt::Link>,
     #[cfg(feature = "http")]
     pub(crate) transfer_config: std::sync::Mutex<crate::transfer::TransferConfig>,
 }
 
 impl resmgr_client {
+    /// The client core.
+    pub(crate) fn client(&self) -> &Client<FfiIo> {
+        &self.inner
+    }
+
+    /// Builds a handle around a new client core.
+    pub(crate) fn build(
+        product_id: &str,
+        device_name: &str,
+        publish: PublishVia,
+        on_event: resmgr_event_fn,
+        user: *mut c_void,
+    ) -> Result<resmgr_client> {
+        let topics = crate::protocol::Topics::new(product_id, device_name)?;
+        let to_c = |s: &str| CString::new(s).expect("validated topics have no NUL");
+        let io = FfiIo {
+            publish,
+            on_event,
+            user,
+            up_topic: to_c(topics.up()),
+            link: Arc::new((Mutex::new(false), Condvar::new())),
+        };
+        Ok(resmgr_client {
+            down_topic: to_c(topics.down()),
+            inner: Arc::new(Client::new(product_id, device_name, io)?),
+            #[cfg(feature = "mqtt")]
+            mqtt: None,
+            #[cfg(feature = "http")]
+            transfer_config: Default::default(),
+        })
+    }
+
     /// The transfer options in force now.
     #[cfg(feature = "http")]
     pub(crate) fn transfer_config(&self) -> crate::transfer::TransferConfig {
@@ -143,7 +211,7 @@ impl resmgr_client {
 /// `p` is NULL or a live client.
 unsafe fn client<'a>(p: *const resmgr_client) -> Result<&'a Client<FfiIo>> {
     // SAFETY: forwarded contract.
-    unsafe { ref_arg(p, "client") }.map(|c| &c.inner)
+    unsafe { ref_arg(p, "client") }.map(resmgr_client::client)
 }
 
 /// Creates a client for device `product_id`/`device_name`.
@@ -176,20 +244,13 @@ pub unsafe extern "C" fn resmgr_client_new(
         if out.is_null() {
             return Err(null_arg("out"));
         }
-        let topics = crate::protocol::Topics::new(product_id, device_name)?;
-        let to_c = |s: &str| CString::new(s).expect("validated topics have no NUL");
-        let io = FfiIo {
-            publish,
+        let handle = Box::new(resmgr_client::build(
+            product_id,
+            device_name,
+            PublishVia::Callback(publish),
             on_event,
             user,
-            up_topic: to_c(topics.up()),
-        };
-        let handle = Box::new(resmgr_client {
-            down_topic: to_c(topics.down()),
-            inner: Client::new(product_id, device_name, io)?,
-            #[cfg(feature = "http")]
-            transfer_config: Default::default(),
-        });
+        )?);
         // SAFETY: checked non-NULL above; writable per the contract.
         unsafe { *out = Box::into_raw(handle) };
         Ok(())

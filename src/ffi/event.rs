@@ -48,6 +48,12 @@ pub enum resmgr_event_kind {
     /// A down message that was refused (wrong topic, invalid JSON or
     /// field, task table full...). Fields: status, detail.
     RESMGR_EVENT_MESSAGE_REJECTED = 10,
+    /// The built-in MQTT connection is up and subscribed to the down topic.
+    /// No fields.
+    RESMGR_EVENT_CONNECTED = 11,
+    /// The built-in MQTT connection went down; it reconnects by itself
+    /// (with backoff) until resmgr_client_disconnect. Fields: detail (why).
+    RESMGR_EVENT_DISCONNECTED = 12,
 }
 
 /// Which way a resource moves.
@@ -258,6 +264,11 @@ pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event
             ev.message_type = strings.add(message_type);
             ev.name = strings.add(name.unwrap_or(""));
             ev.detail = strings.add(detail);
+        }
+        Event::Connected => ev.kind = RESMGR_EVENT_CONNECTED,
+        Event::Disconnected { reason } => {
+            ev.kind = RESMGR_EVENT_DISCONNECTED;
+            ev.detail = strings.add(reason);
         }
         Event::UnknownMessage { error } => {
             ev.kind = RESMGR_EVENT_UNKNOWN_MESSAGE;

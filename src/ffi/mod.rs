@@ -13,6 +13,8 @@ pub mod boundary;
 pub mod client;
 pub mod event;
 pub mod md5;
+#[cfg(feature = "mqtt")]
+pub mod mqtt;
 pub mod status;
 #[cfg(feature = "http")]
 pub mod transfer;
@@ -20,6 +22,8 @@ pub mod transfer;
 pub use client::*;
 pub use event::*;
 pub use md5::*;
+#[cfg(feature = "mqtt")]
+pub use mqtt::*;
 pub use status::*;
 #[cfg(feature = "http")]
 pub use transfer::*;

@@ -6,8 +6,8 @@ use std::ffi::{c_char, CStr};
 use crate::error::ErrorKind;
 
 /// The result of every fallible call. `RESMGR_OK` is 0; errors are negative
-/// and their numbers are never reused. Ranges -30..-49 (transfers) and
-/// -50..-69 (MQTT connection) are reserved for those features.
+/// and their numbers are never reused. -30..-49 belong to transfers,
+/// -50..-69 to the built-in MQTT connection.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[allow(non_camel_case_types)]
@@ -95,6 +95,10 @@ pub enum resmgr_status {
     /// The store broke HTTP's rules (wrong Content-Range, more bytes than
     /// the task's size).
     RESMGR_ERR_BAD_RESPONSE = -41,
+    /// The call does not fit the client's state: connecting twice,
+    /// disconnecting what is not connected, connecting a client that
+    /// publishes through a callback.
+    RESMGR_ERR_INVALID_STATE = -50,
     /// A bug: the library panicked. The call had no effect that can be
     /// relied on; the handle stays usable.
     RESMGR_ERR_PANIC = -99,
@@ -137,6 +141,7 @@ impl From<ErrorKind> for resmgr_status {
             ErrorKind::UnsafeName => RESMGR_ERR_UNSAFE_NAME,
             ErrorKind::NoUrl => RESMGR_ERR_NO_URL,
             ErrorKind::BadResponse => RESMGR_ERR_BAD_RESPONSE,
+            ErrorKind::InvalidState => RESMGR_ERR_INVALID_STATE,
             ErrorKind::Panic => RESMGR_ERR_PANIC,
         }
     }
@@ -177,6 +182,7 @@ fn status_text(status: i32) -> &'static CStr {
         -39 => c"download name is not a safe file name",
         -40 => c"task has no URL yet",
         -41 => c"store sent an invalid response",
+        -50 => c"call does not fit the client's state",
         -99 => c"internal error (panic)",
         _ => c"unknown status",
     }
@@ -286,6 +292,7 @@ mod tests {
             RESMGR_ERR_UNSAFE_NAME,
             RESMGR_ERR_NO_URL,
             RESMGR_ERR_BAD_RESPONSE,
+            RESMGR_ERR_INVALID_STATE,
             RESMGR_ERR_PANIC,
         ];
         let texts: std::collections::HashSet<_> =

@@ -204,7 +204,7 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
             (Some(path), None) => {
                 let mut file = File::open(path)
                     .map_err(|e| crate::digest::io_error("open", Path::new(path), &e))?;
-                upload(&c.inner, name, &mut file, &config, Some(&mut on_progress))
+                upload(c.client(), name, &mut file, &config, Some(&mut on_progress))
             }
             (None, Some(read)) => {
                 let mut source = FnSource(|offset: u64, buf: &mut [u8]| {
@@ -220,7 +220,13 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
                         Err(_) => Err(std::io::Error::other(format!("read callback returned {n}"))),
                     }
                 });
-                upload(&c.inner, name, &mut source, &config, Some(&mut on_progress))
+                upload(
+                    c.client(),
+                    name,
+                    &mut source,
+                    &config,
+                    Some(&mut on_progress),
+                )
             }
             _ => Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -243,7 +249,8 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
 /// `dir` NULL, data goes to `write` instead (exactly one of them), always
 /// from offset 0; on a failure the data written must be discarded.
 ///
-/// Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME,
+/// Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME
+/// (nothing is fetched; the task is ended with a `fail` report),
 /// RESMGR_ERR_BAD_RESPONSE, and RESMGR_ERR_URL_EXPIRED — the one failure
 /// that is not reported to the platform: the task stays open and the
 /// partial file is kept; call resmgr_client_get_download_task for a fresh
@@ -277,8 +284,21 @@ pub unsafe extern "C" fn resmgr_client_run_download(
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
         match (dir, write) {
             (Some(dir), None) => {
-                let mut sink = DirSink::new(Path::new(dir), name)?;
-                download(&c.inner, name, &mut sink, &config, Some(&mut on_progress))
+                let mut sink = match DirSink::new(Path::new(dir), name) {
+                    Ok(sink) => sink,
+                    // No directory can ever hold it: end the task, so the
+                    // platform is not left waiting.
+                    Err(e) if e.kind() == ErrorKind::UnsafeName => {
+                        return crate::transfer::finish(
+                            c.client(),
+                            Direction::Download,
+                            name,
+                            Err(e),
+                        )
+                    }
+                    Err(e) => return Err(e),
+                };
+                download(c.client(), name, &mut sink, &config, Some(&mut on_progress))
             }
             (None, Some(write)) => {
                 let mut sink = FnSink::new(|offset: u64, data: &[u8]| {
@@ -292,7 +312,7 @@ pub unsafe extern "C" fn resmgr_client_run_download(
                         )),
                     }
                 });
-                download(&c.inner, name, &mut sink, &config, Some(&mut on_progress))
+                download(c.client(), name, &mut sink, &config, Some(&mut on_progress))
             }
             _ => Err(Error::new(
                 ErrorKind::InvalidArgument,
@@ -336,12 +356,12 @@ pub unsafe extern "C" fn resmgr_client_upload_file(
             .inner
             .create_upload_task_from_file(Path::new(path), name)?;
         let timeout = Duration::from_millis(u64::from(url_timeout_ms));
-        if let Err(e) = c.inner.wait_for_url(Direction::Upload, &name, timeout) {
+        if let Err(e) = c.client().wait_for_url(Direction::Upload, &name, timeout) {
             // A task the platform never answered is ended; a refused one
             // already is.
             return match e.kind() {
                 ErrorKind::Timeout => {
-                    crate::transfer::finish(&c.inner, Direction::Upload, &name, Err(e))
+                    crate::transfer::finish(c.client(), Direction::Upload, &name, Err(e))
                 }
                 _ => Err(e),
             };
@@ -354,6 +374,12 @@ pub unsafe extern "C" fn resmgr_client_upload_file(
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
         let mut file =
             File::open(path).map_err(|e| crate::digest::io_error("open", Path::new(path), &e))?;
-        upload(&c.inner, &name, &mut file, &config, Some(&mut on_progress))
+        upload(
+            c.client(),
+            &name,
+            &mut file,
+            &config,
+            Some(&mut on_progress),
+        )
     })
 }

@@ -8,10 +8,10 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::backoff::{delay, Jitter};
 use super::http::{self, Failure};
 use super::resume::{sync_dir, NoFollow, ResumeState};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
+use crate::backoff::{delay, Jitter};
 use crate::cancel::CancelToken;
 use crate::client::{Client, ClientIo, TaskInfo};
 use crate::digest::{io_error, Md5Hasher};

@@ -139,9 +139,22 @@ pub(crate) fn io_failure(what: &str, e: &std::io::Error) -> Failure {
     }
     let kind = match e.kind() {
         K::TimedOut | K::WouldBlock => ErrorKind::Timeout,
+        // Body reads wrap ureq's own timeout in an io::Error.
+        _ if wraps_ureq_timeout(e) => ErrorKind::Timeout,
         _ => ErrorKind::Network,
     };
     Failure::transient(Error::new(kind, format!("{what}: {text}")))
+}
+
+fn wraps_ureq_timeout(e: &std::io::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(s) = source {
+        if let Some(ureq::Error::Timeout(_)) = s.downcast_ref::<ureq::Error>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 fn is_tls_failure(e: &std::io::Error) -> bool {

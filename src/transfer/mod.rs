@@ -6,13 +6,11 @@
 //! - [`download`]: GET into a partial file, resumable across retries and
 //!   restarts, verified before it is renamed into place;
 //! - [`http`]: the HTTP agent (timeouts, TLS roots) and how store answers
-//!   map onto result codes;
-//! - [`backoff`]: retry delays.
+//!   map onto result codes.
 //!
 //! Both directions publish throttled progress through the client while
 //! they run and end the task with a `done` or `fail` report.
 
-pub mod backoff;
 pub mod download;
 pub mod http;
 pub mod resume;

@@ -10,10 +10,10 @@ use std::time::Instant;
 
 use ureq::SendBody;
 
-use super::backoff::{delay, Jitter};
 use super::download::sleep_unless_cancelled;
 use super::http::{self, Failure};
 use super::{finish, ProgressFn, TransferConfig};
+use crate::backoff::{delay, Jitter};
 use crate::client::{Client, ClientIo, TaskInfo};
 use crate::digest::Md5Hasher;
 use crate::error::{Error, ErrorKind, Result};
@@ -248,6 +248,10 @@ fn attempt<Io: ClientIo>(
         .header("Content-Length", task.size.to_string())
         .header("Content-MD5", task.md5.to_base64())
         .header("Content-Type", "application/octet-stream")
+        // A store that refuses the request (expired signature) answers
+        // before the body; without this, a large body fills the socket,
+        // the write fails with EPIPE, and the 403 is never read.
+        .header("Expect", "100-continue")
         .send(SendBody::from_reader(&mut body));
     if let Some(e) = body.failure.take() {
         return Err(Failure::fatal(e));

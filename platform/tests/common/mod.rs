@@ -1,0 +1,413 @@
+//! Shared test helpers: a raw HTTP/1.1 client (so tests can send exactly
+//! the malformed or cut-short requests they need), a `serve` process
+//! wrapper that always stops what it started, and an MQTT test device.
+
+#![allow(dead_code)]
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use md5::{Digest, Md5};
+use rumqttc::{Client, Event, MqttOptions, Packet, QoS};
+use serde_json::Value;
+
+/// Bound on every wait in these tests.
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// Splits `http://127.0.0.1:PORT/path?query` into address and target.
+pub fn split_url(url: &str) -> (SocketAddr, String) {
+    let rest = url.strip_prefix("http://").expect("http URL");
+    let (authority, target) = rest.split_once('/').expect("URL with a path");
+    (authority.parse().expect("IP:PORT authority"), format!("/{target}"))
+}
+
+/// Sends `head_lines` (without the final blank line) and `body` to `url`,
+/// reads the whole answer (the server closes after each request).
+pub fn raw(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
+    let (addr, target) = split_url(url);
+    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    s.set_write_timeout(Some(WAIT)).unwrap();
+    let mut head = format!("{method} {target} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    // The server may refuse before reading the body and close: ignore.
+    let _ = s.write_all(body);
+    read_response(&mut s, method == "HEAD")
+}
+
+/// Reads one complete response from `s`.
+pub fn read_response(s: &mut TcpStream, head_only: bool) -> Resp {
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let mut text_end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("a complete response head");
+    let mut head = String::from_utf8_lossy(&buf[..text_end]).into_owned();
+    // Skip interim 1xx answers.
+    while head.starts_with("HTTP/1.1 100") {
+        let rest_start = text_end + 4;
+        let next = buf[rest_start..]
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("a final response after 100 Continue");
+        text_end = rest_start + next;
+        head = String::from_utf8_lossy(&buf[rest_start..text_end]).into_owned();
+    }
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let body = buf[text_end + 4..].to_vec();
+    let resp = Resp {
+        status,
+        headers,
+        body,
+    };
+    if !head_only {
+        if let Some(len) = resp.header("content-length") {
+            assert_eq!(
+                resp.body.len(),
+                len.parse::<usize>().unwrap(),
+                "body length must equal Content-Length"
+            );
+        }
+    }
+    resp
+}
+
+pub fn md5_hex(data: &[u8]) -> String {
+    Md5::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub fn md5_b64(data: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(Md5::digest(data))
+}
+
+/// A well-formed presigned PUT of `data`.
+pub fn put(url: &str, data: &[u8]) -> Resp {
+    raw(
+        url,
+        "PUT",
+        &[
+            ("Content-Length", data.len().to_string()),
+            ("Content-MD5", md5_b64(data)),
+        ],
+        data,
+    )
+}
+
+pub fn get(url: &str) -> Resp {
+    raw(url, "GET", &[], b"")
+}
+
+/// Starts a PUT announcing `len` bytes, sends only `sent`, then closes.
+pub fn put_cut_short(url: &str, len: usize, sent: &[u8], md5_of_full: &str) {
+    let (addr, target) = split_url(url);
+    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    let head = format!(
+        "PUT {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nContent-MD5: {md5_of_full}\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(sent).unwrap();
+    s.shutdown(Shutdown::Write).unwrap();
+    // Whatever the server says (if anything), it must close the connection.
+    let mut sink = Vec::new();
+    let _ = s.read_to_end(&mut sink);
+}
+
+/// Polls `cond` until it holds or [`WAIT`] passes.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_resmgr-platform")
+}
+
+/// Runs the CLI to completion (bounded) and returns its output.
+pub fn cli(args: &[&str]) -> Output {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run resmgr-platform");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return child.wait_with_output().unwrap();
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("resmgr-platform {args:?} did not finish within {WAIT:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The tests exercise a real mosquitto: its absence is a failure, not a skip.
+pub fn require_mosquitto() {
+    let found = std::env::var_os("RESMGR_MOSQUITTO").is_some()
+        || ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
+            .iter()
+            .any(|p| Path::new(p).is_file());
+    assert!(
+        found,
+        "mosquitto is not installed: run scripts/setup.sh (apt-get install -y mosquitto) \
+         or point RESMGR_MOSQUITTO at it"
+    );
+}
+
+/// `resmgr-platform serve` with a private mosquitto, stopped on drop.
+pub struct Serve {
+    pub child: Option<Child>,
+    pub data: PathBuf,
+    pub info: Value,
+}
+
+impl Serve {
+    pub fn start(data: &Path) -> Serve {
+        Self::start_with(data, &[])
+    }
+
+    pub fn start_with(data: &Path, extra: &[&str]) -> Serve {
+        require_mosquitto();
+        static N: AtomicU32 = AtomicU32::new(0);
+        let ready = data.with_file_name(format!(
+            "ready-{}-{}.json",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&ready);
+        let mut args = vec![
+            "serve".to_string(),
+            "--data".into(),
+            data.display().to_string(),
+            "--ready-file".into(),
+            ready.display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let child = Command::new(bin())
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start serve");
+        let mut serve = Serve {
+            child: Some(child),
+            data: data.to_path_buf(),
+            info: Value::Null,
+        };
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Ok(bytes) = std::fs::read(&ready) {
+                serve.info = serde_json::from_slice(&bytes).expect("ready file is JSON");
+                break;
+            }
+            if let Some(status) = serve.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("serve exited before it was ready: {status}");
+            }
+            assert!(Instant::now() < deadline, "serve not ready within {WAIT:?}");
+            thread::sleep(Duration::from_millis(20));
+        }
+        serve
+    }
+
+    pub fn broker_port(&self) -> u16 {
+        self.info["broker_port"].as_u64().unwrap() as u16
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
+    /// SIGTERM, then wait (bounded); SIGKILL if it hangs. Returns whether it
+    /// exited by itself with status 0.
+    pub fn stop(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        unsafe {
+            libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+        }
+        let deadline = Instant::now() + WAIT;
+        while Instant::now() < deadline {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.success();
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A test MQTT client playing one device.
+pub struct Device {
+    pub product: String,
+    pub device: String,
+    client: Client,
+    rx: Receiver<Value>,
+    buffered: VecDeque<Value>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Device {
+    /// Connects, subscribes to the down topic and waits for the SubAck.
+    pub fn connect(port: u16, product: &str, device: &str) -> Device {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "test-{product}-{device}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        opts.set_keep_alive(Duration::from_secs(10));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut conn) = Client::new(opts, 64);
+        let down = format!("$resource/down/service/{product}/{device}");
+        client.subscribe(down, QoS::AtLeastOnce).unwrap();
+        let (tx, rx) = mpsc::channel();
+        let (sub_tx, sub_rx) = mpsc::channel();
+        let thread = thread::spawn(move || {
+            for ev in conn.iter() {
+                match ev {
+                    Ok(Event::Incoming(Packet::SubAck(_))) => {
+                        let _ = sub_tx.send(());
+                    }
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        let v: Value = serde_json::from_slice(&p.payload).expect("down message is JSON");
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
+        sub_rx
+            .recv_timeout(WAIT)
+            .expect("the broker acknowledges the device's subscription");
+        Device {
+            product: product.into(),
+            device: device.into(),
+            client,
+            rx,
+            buffered: VecDeque::new(),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn send(&self, msg: Value) {
+        self.send_raw(msg.to_string().into_bytes());
+    }
+
+    pub fn send_raw(&self, payload: Vec<u8>) {
+        let up = format!("$resource/up/service/{}/{}", self.product, self.device);
+        self.client.publish(up, QoS::AtLeastOnce, false, payload).unwrap();
+    }
+
+    /// The next down message of `kind` (others are kept for later calls).
+    pub fn expect(&mut self, kind: &str) -> Value {
+        if let Some(i) = self.buffered.iter().position(|m| m["type"] == kind) {
+            return self.buffered.remove(i).unwrap();
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) if m["type"] == kind => return m,
+                Ok(m) => self.buffered.push_back(m),
+                Err(_) => panic!(
+                    "no {kind} message within {WAIT:?}; got {:?}",
+                    self.buffered
+                ),
+            }
+        }
+    }
+
+    /// Asserts no down message arrives within `d` (bounded, short).
+    pub fn expect_silence(&mut self, d: Duration) {
+        if let Ok(m) = self.rx.recv_timeout(d) {
+            panic!("unexpected down message {m}");
+        }
+        assert!(self.buffered.is_empty(), "unexpected {:?}", self.buffered);
+    }
+}
+
+impl Drop for Device {
+    fn drop(&mut self) {
+        let _ = self.client.disconnect();
+        if let Some(t) = self.thread.take() {
+            // The connection thread ends on the DISCONNECT or on an error;
+            // bound the wait anyway.
+            let deadline = Instant::now() + WAIT;
+            while !t.is_finished() && Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(10));
+            }
+            if t.is_finished() {
+                let _ = t.join();
+            }
+        }
+    }
+}

@@ -1,0 +1,336 @@
+//! The built-in MQTT connection (feature `mqtt`): for gateways that have no
+//! MQTT client of their own.
+//!
+//! A background thread owns the connection. It subscribes to the device's
+//! down topic at QoS 1 on every ConnAck (a clean session forgets the
+//! subscription on each reconnect), feeds every message to the client, and
+//! reconnects with backoff after any drop. Publishing only queues the
+//! message for that thread, so no application call blocks on the network.
+
+pub mod auth;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rumqttc::{
+    Event as MqttEvent, Outgoing, Packet, QoS, Request, Subscribe, TlsConfiguration, Transport,
+};
+
+use crate::backoff::{delay, Jitter};
+use crate::client::{Client, ClientIo, Event};
+use crate::error::{Error, ErrorKind, Result};
+use crate::protocol::Qos;
+
+pub use auth::{key_credentials, Credentials, KeyAuth, SignMethod};
+
+/// Where and how to connect.
+#[derive(Clone, Debug)]
+pub struct MqttConfig {
+    /// Broker host name or address.
+    pub host: String,
+    /// Broker port.
+    pub port: u16,
+    /// MQTT over TLS (certificate and host name verified).
+    pub tls: bool,
+    /// PEM CA bundle for TLS instead of the built-in Mozilla roots.
+    pub ca_file: Option<PathBuf>,
+    /// Client id, username and password.
+    pub credentials: Credentials,
+    /// MQTT keep-alive.
+    pub keep_alive: Duration,
+    /// Limit for one connection attempt (TCP, TLS, CONNECT/CONNACK).
+    pub connect_timeout: Duration,
+    /// First delay before reconnecting; doubles up to `reconnect_max`.
+    pub reconnect_min: Duration,
+    /// Longest delay between reconnection attempts.
+    pub reconnect_max: Duration,
+}
+
+/// Largest message accepted from the broker. Larger than the protocol's
+/// payload limit, so that an oversized message is refused by the client
+/// with an event instead of breaking the connection.
+const MAX_INCOMING: usize = 256 * 1024;
+/// Largest message sent.
+const MAX_OUTGOING: usize = 64 * 1024;
+/// Messages queued for the connection thread before publishing fails.
+const QUEUE: usize = 256;
+/// How often the connection thread looks at its stop flag.
+const POLL: Duration = Duration::from_millis(200);
+
+/// The publishing half of a connection: usable from any thread, before and
+/// after the connection is up (messages wait in the queue).
+#[derive(Default)]
+pub struct MqttPublisher {
+    client: Mutex<Option<rumqttc::Client>>,
+    /// QoS 1 messages queued or sent and not yet acknowledged.
+    unacked: AtomicUsize,
+}
+
+impl MqttPublisher {
+    /// Queues a message for the connection thread.
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: Qos,
+    ) -> std::result::Result<(), String> {
+        let guard = self.client.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(client) = guard.as_ref() else {
+            return Err("the MQTT connection is not started (connect first)".into());
+        };
+        let qos = match qos {
+            Qos::AtMostOnce => QoS::AtMostOnce,
+            Qos::AtLeastOnce => QoS::AtLeastOnce,
+        };
+        client
+            .try_publish(topic, qos, false, payload.to_vec())
+            .map_err(|e| format!("the MQTT queue refused the message: {e}"))?;
+        if qos == QoS::AtLeastOnce {
+            self.unacked.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+
+    /// QoS 1 messages not yet acknowledged by the broker.
+    pub fn unacked(&self) -> usize {
+        self.unacked.load(Ordering::SeqCst)
+    }
+}
+
+/// A running connection; stopping it (or dropping it) ends the thread.
+pub struct MqttConnection {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+    publisher: Arc<MqttPublisher>,
+}
+
+fn tls_transport(config: &MqttConfig) -> Result<Transport> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let tls_error = |msg: String| Error::new(ErrorKind::Tls, msg);
+    let mut roots = rustls::RootCertStore::empty();
+    match &config.ca_file {
+        Some(path) => {
+            let certs = CertificateDer::pem_file_iter(path)
+                .map_err(|e| tls_error(format!("cannot read CA file '{}': {e}", path.display())))?;
+            for cert in certs {
+                let cert = cert.map_err(|e| {
+                    tls_error(format!(
+                        "CA file '{}' is not valid PEM: {e}",
+                        path.display()
+                    ))
+                })?;
+                roots
+                    .add(cert)
+                    .map_err(|e| tls_error(format!("CA file '{}': {e}", path.display())))?;
+            }
+            if roots.is_empty() {
+                return Err(tls_error(format!(
+                    "CA file '{}' holds no certificate",
+                    path.display()
+                )));
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls_error(format!("TLS setup: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Transport::tls_with_config(TlsConfiguration::Rustls(
+        Arc::new(tls),
+    )))
+}
+
+/// Checks that the TLS settings can be loaded (CA file readable, PEM).
+pub fn check_tls(config: &MqttConfig) -> Result<()> {
+    tls_transport(config).map(|_| ())
+}
+
+impl MqttConnection {
+    /// Starts the connection thread for `client`, whose I/O publishes
+    /// through `publisher`. The client's I/O hears of every connect and
+    /// disconnect as [`Event::Connected`] / [`Event::Disconnected`].
+    pub fn start<Io: ClientIo + 'static>(
+        client: Arc<Client<Io>>,
+        publisher: Arc<MqttPublisher>,
+        config: &MqttConfig,
+    ) -> Result<MqttConnection> {
+        if config.host.is_empty() {
+            return Err(Error::new(ErrorKind::InvalidArgument, "MQTT host is empty"));
+        }
+        let creds = &config.credentials;
+        let mut options =
+            rumqttc::MqttOptions::new(creds.client_id.clone(), config.host.clone(), config.port);
+        options
+            .set_keep_alive(config.keep_alive.max(Duration::from_secs(5)))
+            .set_clean_session(true)
+            .set_max_packet_size(MAX_INCOMING, MAX_OUTGOING)
+            .set_request_channel_capacity(QUEUE);
+        if !creds.username.is_empty() || !creds.password.is_empty() {
+            options.set_credentials(creds.username.clone(), creds.password.clone());
+        }
+        if config.tls {
+            options.set_transport(tls_transport(config)?);
+        }
+        let (mqtt, mut connection) = rumqttc::Client::new(options, QUEUE);
+        let mut network = connection.eventloop.network_options();
+        network.set_connection_timeout(config.connect_timeout.as_secs().max(1));
+        connection.eventloop.set_network_options(network);
+        *publisher.client.lock().unwrap_or_else(|e| e.into_inner()) = Some(mqtt);
+
+        let stop = Arc::new(AtomicBool::new(false));
+        let worker = Worker {
+            client,
+            publisher: publisher.clone(),
+            stop: stop.clone(),
+            down: String::new(),
+            config: config.clone(),
+        };
+        let thread = std::thread::Builder::new()
+            .name("resmgr-mqtt".into())
+            .spawn(move || worker.run(connection))
+            .map_err(|e| Error::new(ErrorKind::Io, format!("cannot start the MQTT thread: {e}")))?;
+        Ok(MqttConnection {
+            stop,
+            thread: Some(thread),
+            publisher,
+        })
+    }
+
+    /// Waits up to `timeout` for QoS 1 messages to be acknowledged, then
+    /// disconnects and joins the thread.
+    pub fn stop(mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.publisher.unacked() > 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(mqtt) = self
+            .publisher
+            .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+        {
+            let _ = mqtt.try_disconnect();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for MqttConnection {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+struct Worker<Io: ClientIo> {
+    client: Arc<Client<Io>>,
+    publisher: Arc<MqttPublisher>,
+    stop: Arc<AtomicBool>,
+    down: String,
+    config: MqttConfig,
+}
+
+impl<Io: ClientIo> Worker<Io> {
+    fn run(mut self, mut connection: rumqttc::Connection) {
+        self.down = self.client.topics().down().to_owned();
+        let mut connected = false;
+        let mut failures = 0u32;
+        let mut jitter = Jitter::new();
+        let mut stopping_since: Option<Instant> = None;
+        loop {
+            if self.stop.load(Ordering::SeqCst) {
+                // Give the DISCONNECT a moment to go out, no more.
+                let since = *stopping_since.get_or_insert_with(Instant::now);
+                if !connected || since.elapsed() > Duration::from_secs(1) {
+                    break;
+                }
+            }
+            let event = match connection.recv_timeout(POLL) {
+                Ok(event) => event,
+                Err(rumqttc::RecvTimeoutError::Timeout) => continue,
+                Err(rumqttc::RecvTimeoutError::Disconnected) => break,
+            };
+            match event {
+                Ok(MqttEvent::Incoming(Packet::ConnAck(ack))) => {
+                    if ack.code == rumqttc::ConnectReturnCode::Success {
+                        // Resubscribe on every ConnAck; queued ahead of the
+                        // request channel so a full queue cannot block it.
+                        connection
+                            .eventloop
+                            .pending
+                            .push_back(Request::Subscribe(Subscribe::new(
+                                self.down.clone(),
+                                QoS::AtLeastOnce,
+                            )));
+                        connected = true;
+                        failures = 0;
+                        self.client.io().event(&Event::Connected);
+                    }
+                }
+                Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
+                    // Refusals surface as events; nothing to do here.
+                    let _ = self
+                        .client
+                        .handle_down_message(p.topic.as_bytes(), &p.payload);
+                }
+                Ok(MqttEvent::Incoming(Packet::PubAck(_))) => {
+                    let _ = self.publisher.unacked.fetch_update(
+                        Ordering::SeqCst,
+                        Ordering::SeqCst,
+                        |n| n.checked_sub(1),
+                    );
+                }
+                Ok(MqttEvent::Outgoing(Outgoing::Disconnect))
+                    if self.stop.load(Ordering::SeqCst) =>
+                {
+                    break
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    if self.stop.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let reason = e.to_string();
+                    if connected || failures == 0 {
+                        self.client
+                            .io()
+                            .event(&Event::Disconnected { reason: &reason });
+                    }
+                    connected = false;
+                    // rumqttc reconnects on the next poll; without a pause it
+                    // would spin on a broker that is down.
+                    let wait = delay(
+                        failures,
+                        self.config.reconnect_min,
+                        self.config.reconnect_max,
+                        jitter.next_u64(),
+                    );
+                    failures = failures.saturating_add(1);
+                    let until = Instant::now() + wait;
+                    while Instant::now() < until && !self.stop.load(Ordering::SeqCst) {
+                        std::thread::sleep(Duration::from_millis(20).min(until - Instant::now()));
+                    }
+                }
+            }
+        }
+        if connected {
+            self.client.io().event(&Event::Disconnected {
+                reason: "disconnected by the application",
+            });
+        }
+    }
+}

@@ -1,0 +1,361 @@
+//! The built-in MQTT connection against a real mosquitto broker: subscribe
+//! and feed, publish, reconnect and resubscribe after a broker restart,
+//! and the platform's key authentication checked by the broker itself
+//! against credentials computed by an independent implementation
+//! (Python's hmac).
+#![cfg(feature = "mqtt")]
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use resmgr::mqtt::auth::{key_credentials, KeyAuth, SignMethod};
+use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection, MqttPublisher};
+use resmgr::protocol::{Direction, Qos};
+use resmgr::{Client, ClientIo, Event};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// A private mosquitto on a free loopback port, stopped on drop.
+struct Broker {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+}
+
+fn mosquitto_path() -> PathBuf {
+    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
+        if Path::new(p).exists() {
+            return p.into();
+        }
+    }
+    panic!("mosquitto is not installed: run scripts/setup.sh");
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Broker {
+    fn start(extra: &str, port: Option<u16>) -> Broker {
+        let dir = std::env::temp_dir().join(format!(
+            "resmgr-mqtt-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let port = port.unwrap_or_else(free_port);
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{extra}\n")).unwrap();
+        let child = Command::new(mosquitto_path())
+            .arg("-c")
+            .arg(&conf)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start mosquitto");
+        let deadline = Instant::now() + WAIT;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Broker { child, port, dir }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// What the device side saw.
+#[derive(Debug, Clone, PartialEq)]
+enum Seen {
+    Connected,
+    Disconnected,
+    DownloadTask(String),
+    Other(String),
+}
+
+struct Io {
+    publisher: Arc<MqttPublisher>,
+    events: Mutex<Sender<Seen>>,
+}
+
+impl ClientIo for Io {
+    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> Result<(), String> {
+        self.publisher.publish(topic, payload, qos)
+    }
+
+    fn event(&self, event: &Event<'_>) {
+        let seen = match event {
+            Event::Connected => Seen::Connected,
+            Event::Disconnected { .. } => Seen::Disconnected,
+            Event::DownloadTask { task, .. } => Seen::DownloadTask(task.name.to_owned()),
+            other => Seen::Other(format!("{other:?}")),
+        };
+        let _ = self.events.lock().unwrap().send(seen);
+    }
+}
+
+fn device(
+    port: u16,
+    credentials: Credentials,
+) -> (Arc<Client<Io>>, MqttConnection, Receiver<Seen>) {
+    let (tx, rx) = channel();
+    let publisher = Arc::new(MqttPublisher::default());
+    let io = Io {
+        publisher: publisher.clone(),
+        events: Mutex::new(tx),
+    };
+    let client = Arc::new(Client::new("PROD1", "dev1", io).unwrap());
+    let config = MqttConfig {
+        host: "127.0.0.1".into(),
+        port,
+        tls: false,
+        ca_file: None,
+        credentials,
+        keep_alive: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(5),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(300),
+    };
+    let connection = MqttConnection::start(client.clone(), publisher, &config).unwrap();
+    (client, connection, rx)
+}
+
+fn anonymous() -> Credentials {
+    Credentials {
+        client_id: "PROD1dev1".into(),
+        username: String::new(),
+        password: String::new(),
+    }
+}
+
+fn wait_for(rx: &Receiver<Seen>, want: &Seen) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(seen) if &seen == want => return,
+            Ok(_) => {}
+            Err(_) => panic!("no {want:?} within {WAIT:?}"),
+        }
+    }
+}
+
+/// A second MQTT client playing the platform with mosquitto's own tools.
+fn platform_publish(port: u16, payload: &str) {
+    let status = Command::new("mosquitto_pub")
+        .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-q", "1"])
+        .args(["-t", "$resource/down/service/PROD1/dev1", "-m", payload])
+        .status()
+        .expect("mosquitto_pub (run scripts/setup.sh)");
+    assert!(status.success());
+}
+
+fn download_push(name: &str) -> String {
+    format!(
+        r#"{{"type":"download","size":3,"name":"{name}","md5sum":"900150983cd24fb0d6963f7d28e17f72","url":"http://127.0.0.1:1/x"}}"#
+    )
+}
+
+/// Resends the push until the device reports it: the subscription is made
+/// just after the ConnAck, so the first message may come too early.
+fn push_until_seen(port: u16, rx: &Receiver<Seen>, name: &str) {
+    let deadline = Instant::now() + WAIT;
+    let want = Seen::DownloadTask(name.to_owned());
+    loop {
+        platform_publish(port, &download_push(name));
+        match rx.recv_timeout(Duration::from_millis(300)) {
+            Ok(seen) if seen == want => return,
+            Ok(_) | Err(_) => assert!(Instant::now() < deadline, "{name} never arrived"),
+        }
+    }
+}
+
+#[test]
+fn down_messages_are_fed_to_the_client_and_up_messages_reach_the_broker() {
+    let broker = Broker::start("allow_anonymous true", None);
+    // A subscriber on the up topic, like the platform.
+    let mut sub = Command::new("mosquitto_sub")
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &broker.port.to_string(),
+            "-q",
+            "1",
+            "-C",
+            "1",
+        ])
+        .args(["-t", "$resource/up/service/PROD1/dev1"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("mosquitto_sub");
+    let (client, connection, rx) = device(broker.port, anonymous());
+    wait_for(&rx, &Seen::Connected);
+    push_until_seen(broker.port, &rx, "fw.bin");
+    assert!(client.task(Direction::Download, "fw.bin").is_some());
+
+    // mosquitto_sub may subscribe after our first publish: keep asking.
+    let (line_tx, line_rx) = channel();
+    let stdout = sub.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = line_tx.send(line);
+    });
+    let deadline = Instant::now() + WAIT;
+    let line = loop {
+        client.get_download_task().unwrap();
+        if let Ok(line) = line_rx.recv_timeout(Duration::from_millis(300)) {
+            break line;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "get_download_task never reached the broker"
+        );
+    };
+    assert_eq!(line.trim(), r#"{"type":"get_download_task"}"#);
+    let _ = sub.kill();
+    let _ = sub.wait();
+    connection.stop(Duration::from_secs(2));
+    wait_for(&rx, &Seen::Disconnected);
+}
+
+#[test]
+fn after_a_broker_restart_the_client_reconnects_and_resubscribes() {
+    let mut broker = Broker::start("allow_anonymous true", None);
+    let port = broker.port;
+    let (client, connection, rx) = device(port, anonymous());
+    wait_for(&rx, &Seen::Connected);
+    push_until_seen(port, &rx, "before.bin");
+
+    broker.stop();
+    wait_for(&rx, &Seen::Disconnected);
+    let _broker2 = Broker::start("allow_anonymous true", Some(port));
+    wait_for(&rx, &Seen::Connected);
+    // Clean session: only a fresh subscription can deliver this.
+    push_until_seen(port, &rx, "after.bin");
+    assert!(client.task(Direction::Download, "after.bin").is_some());
+    connection.stop(Duration::from_secs(2));
+}
+
+/// The credentials as an independent implementation computes them.
+fn python_credentials(
+    product: &str,
+    device: &str,
+    secret: &str,
+    algo: &str,
+    connid: &str,
+    expiry: u64,
+) -> (String, String) {
+    let script = format!(
+        "import base64,hmac,hashlib\n\
+         u='{product}{device};12010126;{connid};{expiry}'\n\
+         print(u)\n\
+         print(hmac.new(base64.b64decode('{secret}'), u.encode(), hashlib.{algo}).hexdigest() + ';hmac{algo}')\n"
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .expect("python3");
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut lines = text.lines();
+    (
+        lines.next().unwrap().to_owned(),
+        lines.next().unwrap().to_owned(),
+    )
+}
+
+#[test]
+fn key_authentication_matches_an_independent_implementation() {
+    let secret = "c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+    for (method, algo) in [
+        (SignMethod::HmacSha1, "sha1"),
+        (SignMethod::HmacSha256, "sha256"),
+    ] {
+        let ours = key_credentials(&KeyAuth {
+            product_id: "PROD1",
+            device_name: "dev1",
+            secret_base64: secret,
+            method,
+            sdk_app_id: "12010126",
+            connid: Some("Ab3dE"),
+            expiry: Some(1_999_999_999),
+            valid_for_s: 0,
+        })
+        .unwrap();
+        let (username, password) =
+            python_credentials("PROD1", "dev1", secret, algo, "Ab3dE", 1_999_999_999);
+        assert_eq!(ours.username, username);
+        assert_eq!(ours.password, password);
+        assert_eq!(ours.client_id, "PROD1dev1");
+    }
+}
+
+#[test]
+fn a_broker_with_a_password_file_admits_the_signed_device_and_refuses_a_wrong_secret() {
+    let secret = "c2VjcmV0LWtleS1mb3ItdGVzdHM=";
+    let (username, password) =
+        python_credentials("PROD1", "dev1", secret, "sha256", "Zz9yY", 1_999_999_999);
+    let dir = std::env::temp_dir().join(format!("resmgr-pw-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pwfile = dir.join("passwords");
+    std::fs::write(&pwfile, "").unwrap();
+    let status = Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg(&pwfile)
+        .args([&username, &password])
+        .status()
+        .expect("mosquitto_passwd");
+    assert!(status.success());
+    let broker = Broker::start(
+        &format!("allow_anonymous false\npassword_file {}", pwfile.display()),
+        None,
+    );
+
+    let signed = |secret: &str| {
+        key_credentials(&KeyAuth {
+            product_id: "PROD1",
+            device_name: "dev1",
+            secret_base64: secret,
+            method: SignMethod::HmacSha256,
+            sdk_app_id: "12010126",
+            connid: Some("Zz9yY"),
+            expiry: Some(1_999_999_999),
+            valid_for_s: 0,
+        })
+        .unwrap()
+    };
+    let (_client, connection, rx) = device(broker.port, signed(secret));
+    wait_for(&rx, &Seen::Connected);
+    connection.stop(Duration::from_secs(2));
+
+    let (_client, connection, rx) = device(broker.port, signed("b3RoZXItc2VjcmV0"));
+    wait_for(&rx, &Seen::Disconnected);
+    assert!(
+        rx.recv_timeout(Duration::from_millis(500))
+            .map_or(true, |s| s != Seen::Connected),
+        "a wrong secret must not connect"
+    );
+    connection.stop(Duration::from_secs(1));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,1094 @@
+//! The transfer engine against a scripted server that misbehaves the way
+//! networks and stores do: broken connections, ignored ranges, wrong
+//! ranges, too many bytes, stalls, errors, slow bodies. Each test checks
+//! the requests the engine sent, the bytes on disk, the error returned and
+//! the reports the platform got.
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use resmgr::protocol::Direction;
+use resmgr::transfer::download::{download, DirSink};
+use resmgr::transfer::resume::ResumeState;
+use resmgr::transfer::upload::{upload, FnSource};
+use resmgr::transfer::TransferConfig;
+use resmgr::{ErrorKind, Result};
+use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Pushes download `name` of `object` from `server` and runs it into
+/// `dir`, with the progress callback recording offsets.
+fn run_download(
+    server: &FaultServer,
+    dir: &Path,
+    name: &str,
+    object: &[u8],
+    config: &TransferConfig,
+) -> (Result<()>, std::sync::Arc<Recorder>, Vec<u64>) {
+    let (client, rec) = client();
+    push_download(
+        &client,
+        name,
+        object.len() as u64,
+        md5_of(object),
+        &server.url(&format!("/bucket/{name}?sig=1")),
+    );
+    let mut seen = Vec::new();
+    let mut progress = |done: u64, _: u64| seen.push(done);
+    let mut sink = DirSink::new(dir, name).unwrap();
+    let result = download(&client, name, &mut sink, config, Some(&mut progress));
+    (result, rec, seen)
+}
+
+fn assert_only_file(dir: &Path, name: &str, object: &[u8]) {
+    assert_eq!(listing(dir), [name], "only the final file may be left");
+    let got = std::fs::read(dir.join(name)).unwrap();
+    assert_eq!(got.len(), object.len(), "file length");
+    assert!(got == object, "file content differs from the object");
+}
+
+fn ranges(requests: &[Request]) -> Vec<Option<String>> {
+    requests
+        .iter()
+        .map(|r| r.header("range").map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn a_connection_dropped_at_byte_n_is_resumed_with_range_from_n() {
+    let object = data(200 * 1024 + 17, 10);
+    let n = 70_001;
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, obj.clone()).cut_after(n).into(),
+        _ => serve(&obj, r).into(),
+    });
+    let dir = tempdir();
+
+    let (result, rec, seen) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    result.unwrap();
+    let requests = server.requests();
+    assert_eq!(
+        ranges(&requests),
+        [None, Some(format!("bytes={n}-"))],
+        "{requests:#?}"
+    );
+    assert!(seen.contains(&(n as u64)), "{seen:?}");
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_200_answer_to_a_ranged_request_restarts_the_file_instead_of_appending() {
+    let object = data(150 * 1024 + 1, 11);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, _| match i {
+        0 => Response::new(200, obj.clone()).cut_after(50_000).into(),
+        _ => Reply::ok(obj.clone()),
+    });
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    result.unwrap();
+    let requests = server.requests();
+    assert_eq!(
+        ranges(&requests),
+        [None, Some("bytes=50000-".to_owned())],
+        "{requests:#?}"
+    );
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_206_with_the_wrong_content_range_restarts_from_zero() {
+    let object = data(150 * 1024 + 2, 12);
+    let len = object.len();
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, obj.clone()).cut_after(40_000).into(),
+        // Claims to send the object from byte 0 although asked for 40000-.
+        1 => Response::new(206, obj.clone())
+            .header("Content-Range", format!("bytes 0-{}/{len}", len - 1))
+            .into(),
+        _ => serve(&obj, r).into(),
+    });
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    result.unwrap();
+    let requests = server.requests();
+    assert_eq!(
+        ranges(&requests),
+        [None, Some("bytes=40000-".to_owned()), None],
+        "after a wrong Content-Range the download starts over without Range: {requests:#?}"
+    );
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+fn too_long(framing: fn(Response) -> Response) {
+    let object = data(100 * 1024, 13);
+    let mut longer = object.clone();
+    longer.extend_from_slice(&data(100, 14));
+    let server = FaultServer::start(move |_, _| framing(Response::new(200, longer.clone())).into());
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "a store sending too much is not retried"
+    );
+    assert!(
+        listing(dir.path()).is_empty(),
+        "no final, partial or state file: {:?}",
+        listing(dir.path())
+    );
+    let report = rec.only_final_report(Direction::Download, "fw.bin");
+    assert_fail_with_text(&report, -1, "fw.bin");
+}
+
+#[test]
+fn a_200_announcing_more_bytes_than_the_task_fails_with_bad_response() {
+    too_long(|r| r); // Content-Length: the true, too large, length
+}
+
+#[test]
+fn a_close_delimited_body_longer_than_the_task_fails_with_bad_response() {
+    too_long(Response::close_delimited);
+}
+
+fn stall(reply: Reply, received: u64) {
+    let object = data(64 * 1024, 15);
+    let server = FaultServer::start(move |_, _| reply.clone());
+    let dir = tempdir();
+    let config = TransferConfig {
+        idle_timeout: Duration::from_millis(300),
+        max_retries: 0,
+        ..config()
+    };
+    let path = dir.path().to_owned();
+    let (result, rec) = bounded("a stalled download", LIMIT, move || {
+        let (result, rec, _) = run_download(&server, &path, "fw.bin", &object, &config);
+        assert_eq!(server.requests().len(), 1);
+        (result, rec)
+    });
+
+    let err = result.unwrap_err();
+    assert!(!dir.path().join("fw.bin").exists());
+    if received > 0 {
+        let state = ResumeState::load(&state_path(dir.path(), "fw.bin"))
+            .expect("received bytes stay resumable");
+        assert_eq!(state.offset, received);
+    }
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        fail_report(-1, "time_out")
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    stall(Reply::StallBeforeResponse, 0);
+}
+
+#[test]
+fn a_server_that_stalls_after_the_headers_times_out() {
+    stall(
+        Response::new(200, data(64 * 1024, 15))
+            .stall_after(0)
+            .into(),
+        0,
+    );
+}
+
+#[test]
+fn a_server_that_stalls_mid_body_times_out_and_keeps_what_arrived() {
+    stall(
+        Response::new(200, data(64 * 1024, 15))
+            .stall_after(1000)
+            .into(),
+        1000,
+    );
+}
+
+#[test]
+fn a_500_is_retried_and_the_next_answer_completes_the_download() {
+    let object = data(80 * 1024, 16);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Reply::status(500, "<Error><Code>InternalError</Code></Error>"),
+        _ => serve(&obj, r).into(),
+    });
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    result.unwrap();
+    assert_eq!(server.requests().len(), 2);
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_slow_download_is_cancelled_from_another_thread() {
+    // 4 MiB at 4 KiB every 100 ms: well over a minute unless cancelled.
+    let object = data(4 * 1024 * 1024, 17);
+    let size = object.len() as u64;
+    let md5 = md5_of(&object);
+    let server = FaultServer::start(move |_, _| {
+        Response::new(200, object.clone())
+            .slow(4096, Duration::from_millis(100))
+            .into()
+    });
+    let dir = tempdir();
+    let (client, rec) = client();
+    push_download(
+        &client,
+        "slow.bin",
+        size,
+        md5,
+        &server.url("/bucket/slow.bin"),
+    );
+
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let c = client.clone();
+    let path = dir.path().to_owned();
+    let worker = std::thread::spawn(move || {
+        let mut told = false;
+        let mut progress = |done: u64, _: u64| {
+            if done > 0 && !told {
+                told = true;
+                let _ = started_tx.send(());
+            }
+        };
+        let mut sink = DirSink::new(&path, "slow.bin").unwrap();
+        let result = download(&c, "slow.bin", &mut sink, &config(), Some(&mut progress));
+        let _ = done_tx.send(result);
+    });
+    started_rx
+        .recv_timeout(LIMIT)
+        .expect("the download receives bytes");
+    client.cancel(Direction::Download, "slow.bin").unwrap();
+    let result = done_rx
+        .recv_timeout(LIMIT)
+        .expect("a cancelled download returns instead of reading the whole slow body");
+    worker.join().unwrap();
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(
+        !dir.path().join("slow.bin").exists(),
+        "nothing at the final path"
+    );
+    let report = rec.only_final_report(Direction::Download, "slow.bin");
+    assert_fail_with_text(&report, -1, "cancel");
+    assert!(
+        client.task(Direction::Download, "slow.bin").is_none(),
+        "the fail report ends the task"
+    );
+}
+
+#[test]
+fn a_404_fails_the_download_with_file_not_exist() {
+    let server =
+        FaultServer::start(|_, _| Reply::status(404, "<Error><Code>NoSuchKey</Code></Error>"));
+    let dir = tempdir();
+    let object = data(1000, 18);
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        fail_report(-2, "file_not_exist")
+    );
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}
+
+#[test]
+fn other_bytes_of_the_right_length_fail_md5_and_leave_nothing() {
+    let object = data(200 * 1024, 19);
+    let other = data(200 * 1024, 20);
+    let server = FaultServer::start(move |_, _| Reply::ok(other.clone()));
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    assert_eq!(result.unwrap_err().kind(), ErrorKind::Md5Mismatch);
+    assert!(
+        listing(dir.path()).is_empty(),
+        "the partial file and state are deleted and nothing is put in place: {:?}",
+        listing(dir.path())
+    );
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        fail_report(-4, "md5sum not matched")
+    );
+}
+
+#[test]
+fn upload_sends_exact_length_base64_md5_and_exactly_the_files_bytes() {
+    let server = FaultServer::start(|_, _| Reply::ok(""));
+    let dir = tempdir();
+    let path = dir.path().join("log.bin");
+    let content = data(200 * 1024 + 5, 21);
+    std::fs::write(&path, &content).unwrap();
+    let (client, rec) = client();
+    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    give_upload_url(
+        &client,
+        &name,
+        size,
+        md5,
+        &server.url("/bucket/log.bin?X-Sig=abc&x=1"),
+    );
+
+    upload(
+        &client,
+        &name,
+        &mut File::open(&path).unwrap(),
+        &config(),
+        None,
+    )
+    .unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let r = &requests[0];
+    assert_eq!(r.method, "PUT");
+    assert_eq!(
+        r.target, "/bucket/log.bin?X-Sig=abc&x=1",
+        "path and query are sent as given"
+    );
+    assert_eq!(r.header_count("content-length"), 1);
+    assert_eq!(r.header("content-length"), Some(size.to_string().as_str()));
+    assert_eq!(r.header("transfer-encoding"), None, "no chunked encoding");
+    assert_eq!(
+        r.header("content-md5"),
+        Some(md5.to_base64().as_str()),
+        "base64 of the binary digest"
+    );
+    assert_eq!(md5.to_base64().len(), 24);
+    assert_eq!(
+        r.header("host"),
+        Some(format!("127.0.0.1:{}", server.port()).as_str())
+    );
+    assert!(r.body_complete);
+    assert_eq!(r.body_len, content.len() as u64);
+    assert_eq!(
+        r.body_md5,
+        md5_of(&content),
+        "the server got exactly the file's bytes"
+    );
+    rec.assert_in_progress_reports(Direction::Upload, &name);
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, &name),
+        done_report()
+    );
+}
+
+#[test]
+fn an_upload_answered_503_is_retried_and_then_succeeds() {
+    let server = FaultServer::start(|i, _| match i {
+        0 => Reply::status(503, "<Error><Code>SlowDown</Code></Error>"),
+        _ => Reply::ok(""),
+    });
+    let dir = tempdir();
+    let path = dir.path().join("log.bin");
+    let content = data(100 * 1024, 22);
+    std::fs::write(&path, &content).unwrap();
+    let (client, rec) = client();
+    upload_task(
+        &client,
+        "log.bin",
+        content.len() as u64,
+        md5_of(&content),
+        &server.url("/b/log.bin"),
+    );
+
+    upload(
+        &client,
+        "log.bin",
+        &mut File::open(&path).unwrap(),
+        &config(),
+        None,
+    )
+    .unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2);
+    for r in &requests {
+        assert!(
+            r.body_complete && r.body_md5 == md5_of(&content),
+            "each attempt sends the whole file"
+        );
+    }
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, "log.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn an_upload_answered_500_every_time_fails_after_its_retries() {
+    let server =
+        FaultServer::start(|_, _| Reply::status(500, "<Error><Code>InternalError</Code></Error>"));
+    let dir = tempdir();
+    let path = dir.path().join("log.bin");
+    let content = data(1000, 23);
+    std::fs::write(&path, &content).unwrap();
+    let (client, rec) = client();
+    upload_task(
+        &client,
+        "log.bin",
+        content.len() as u64,
+        md5_of(&content),
+        &server.url("/b/log.bin"),
+    );
+    let config = TransferConfig {
+        max_retries: 2,
+        ..config()
+    };
+
+    let err = upload(
+        &client,
+        "log.bin",
+        &mut File::open(&path).unwrap(),
+        &config,
+        None,
+    )
+    .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Http, "{err}");
+    assert_eq!(
+        server.requests().len(),
+        3,
+        "the first attempt and two retries"
+    );
+    let report = rec.only_final_report(Direction::Upload, "log.bin");
+    assert_fail_with_text(&report, -1, "500");
+}
+
+fn changed_after_hashing(change: fn(&Path)) {
+    let server = FaultServer::start(|_, _| Reply::ok(""));
+    let dir = tempdir();
+    let path = dir.path().join("data.bin");
+    std::fs::write(&path, data(300 * 1024, 24)).unwrap();
+    let (client, rec) = client();
+    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    give_upload_url(&client, &name, size, md5, &server.url("/b/data.bin"));
+    change(&path);
+
+    let err = upload(
+        &client,
+        &name,
+        &mut File::open(&path).unwrap(),
+        &config(),
+        None,
+    )
+    .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, &name),
+        fail_report(-4, "md5sum not matched")
+    );
+    let requests = server.requests();
+    assert!(requests.len() <= 1, "not retried: {requests:#?}");
+    for r in &requests {
+        assert!(
+            !r.body_complete,
+            "the server must never receive a complete body: {r:#?}"
+        );
+        assert!(r.body_len < size);
+    }
+}
+
+#[test]
+fn an_upload_whose_file_grew_after_hashing_fails_md5_without_sending_it_whole() {
+    changed_after_hashing(|p| {
+        use std::io::Write;
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(p)
+            .unwrap()
+            .write_all(b"more")
+            .unwrap();
+    });
+}
+
+#[test]
+fn an_upload_whose_file_changed_after_hashing_fails_md5_without_sending_it_whole() {
+    changed_after_hashing(|p| {
+        let mut bytes = std::fs::read(p).unwrap();
+        bytes[100 * 1024] ^= 1;
+        std::fs::write(p, bytes).unwrap();
+    });
+}
+
+#[test]
+fn an_upload_whose_file_shrank_after_hashing_fails_md5_without_sending_it_whole() {
+    changed_after_hashing(|p| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(p)
+            .unwrap()
+            .set_len(200 * 1024)
+            .unwrap();
+    });
+}
+
+#[test]
+fn hostile_download_names_are_refused_before_any_request() {
+    let object = data(100, 25);
+    let server = FaultServer::serving(object.clone());
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    let (client, _rec) = client();
+    for name in ["../x", "/etc/x", "a/b", ".hidden", "..", "."] {
+        push_download(
+            &client,
+            name,
+            object.len() as u64,
+            md5_of(&object),
+            &server.url("/b/x"),
+        );
+        let err = DirSink::new(&dir, name)
+            .err()
+            .unwrap_or_else(|| panic!("{name:?} was accepted"));
+        assert_eq!(err.kind(), ErrorKind::UnsafeName, "{name:?}: {err}");
+    }
+    assert!(server.requests().is_empty(), "no request may be made");
+    assert!(listing(&dir).is_empty());
+    assert_eq!(
+        listing(base.path()),
+        ["downloads"],
+        "nothing is created beside the directory"
+    );
+}
+
+#[test]
+fn a_symlink_at_the_final_path_is_replaced_and_its_target_untouched() {
+    let object = data(100 * 1024, 26);
+    let server = FaultServer::serving(object.clone());
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    let precious = base.path().join("precious.txt");
+    std::fs::write(&precious, b"precious").unwrap();
+    std::os::unix::fs::symlink(&precious, dir.join("fw.bin")).unwrap();
+
+    let (result, rec, _) = run_download(&server, &dir, "fw.bin", &object, &config());
+
+    result.unwrap();
+    assert!(
+        std::fs::symlink_metadata(dir.join("fw.bin"))
+            .unwrap()
+            .file_type()
+            .is_file(),
+        "the symlink is replaced"
+    );
+    assert_only_file(&dir, "fw.bin", &object);
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"precious",
+        "the symlink's target is untouched"
+    );
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_symlink_at_the_partial_path_is_not_followed_even_with_a_matching_state() {
+    let object = data(100 * 1024, 27);
+    let server = FaultServer::serving(object.clone());
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    // The link's target holds what the state claims is the partial data.
+    let precious = base.path().join("precious.bin");
+    std::fs::write(&precious, &object[..8192]).unwrap();
+    let original = std::fs::read(&precious).unwrap();
+    std::os::unix::fs::symlink(&precious, part_path(&dir, "fw.bin")).unwrap();
+    ResumeState {
+        name: "fw.bin".into(),
+        size: object.len() as u64,
+        md5: md5_of(&object),
+        offset: 4096,
+    }
+    .save(&state_path(&dir, "fw.bin"))
+    .unwrap();
+
+    let (result, rec, seen) = run_download(&server, &dir, "fw.bin", &object, &config());
+
+    result.unwrap();
+    assert_eq!(
+        seen.first(),
+        Some(&0),
+        "a symlinked partial file is not resumed"
+    );
+    assert_eq!(ranges(&server.requests()), [None]);
+    assert_only_file(&dir, "fw.bin", &object);
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        original,
+        "the symlink's target is untouched"
+    );
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_symlink_at_the_state_path_is_not_followed() {
+    let object = data(100 * 1024, 28);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, obj.clone()).cut_after(30_000).into(),
+        _ => serve(&obj, r).into(),
+    });
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    let precious = base.path().join("precious.json");
+    std::fs::write(&precious, b"{}").unwrap();
+    std::os::unix::fs::symlink(&precious, state_path(&dir, "fw.bin")).unwrap();
+
+    let (result, _rec, _) = run_download(&server, &dir, "fw.bin", &object, &config());
+
+    result.unwrap();
+    assert_only_file(&dir, "fw.bin", &object);
+    assert_eq!(
+        std::fs::read(&precious).unwrap(),
+        b"{}",
+        "checkpoints never write through the link"
+    );
+}
+
+#[test]
+fn a_partial_response_helper_matches_what_the_engine_accepts() {
+    // Guards the fixture itself: a 206 built by `partial` resumes correctly.
+    let object = data(10_000, 29);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, _| match i {
+        0 => Response::new(200, obj.clone()).cut_after(1234).into(),
+        _ => partial(&obj, 1234).into(),
+    });
+    let dir = tempdir();
+    let (result, _, _) = run_download(&server, dir.path(), "f", &object, &config());
+    result.unwrap();
+    assert_only_file(dir.path(), "f", &object);
+}
+
+#[test]
+fn a_slow_upload_is_cancelled_from_another_thread() {
+    let server = FaultServer::start(|_, _| Reply::ok(""));
+    // 16 MiB read 64 KiB at a time, 100 ms per read: minutes unless cancelled.
+    let content = data(16 * 1024 * 1024, 30);
+    let size = content.len() as u64;
+    let md5 = md5_of(&content);
+    let (client, rec) = client();
+    upload_task(&client, "big.bin", size, md5, &server.url("/b/big.bin"));
+
+    let (started_tx, started_rx) = mpsc::channel();
+    let (done_tx, done_rx) = mpsc::channel();
+    let c = client.clone();
+    let worker = std::thread::spawn(move || {
+        let mut source = FnSource(move |offset: u64, buf: &mut [u8]| {
+            std::thread::sleep(Duration::from_millis(100));
+            let start = (offset as usize).min(content.len());
+            let n = buf.len().min(content.len() - start);
+            buf[..n].copy_from_slice(&content[start..start + n]);
+            Ok(n)
+        });
+        let mut told = false;
+        let mut progress = |done: u64, _: u64| {
+            if done > 0 && !told {
+                told = true;
+                let _ = started_tx.send(());
+            }
+        };
+        let result = upload(&c, "big.bin", &mut source, &config(), Some(&mut progress));
+        let _ = done_tx.send(result);
+    });
+    started_rx
+        .recv_timeout(LIMIT)
+        .expect("the upload sends bytes");
+    client.cancel(Direction::Upload, "big.bin").unwrap();
+    let result = done_rx
+        .recv_timeout(LIMIT)
+        .expect("a cancelled upload returns instead of sending the whole file");
+    worker.join().unwrap();
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    let report = rec.only_final_report(Direction::Upload, "big.bin");
+    assert_fail_with_text(&report, -1, "cancel");
+    for r in server.requests() {
+        assert!(
+            !r.body_complete,
+            "a cancelled upload never completes its body"
+        );
+    }
+}
+
+#[test]
+fn the_overall_time_limit_ends_a_slow_download_with_time_out() {
+    let object = data(1024 * 1024, 31);
+    let obj = object.clone();
+    let server = FaultServer::start(move |_, _| {
+        Response::new(200, obj.clone())
+            .slow(1024, Duration::from_millis(50))
+            .into()
+    });
+    let dir = tempdir();
+    let config = TransferConfig {
+        total_timeout: Some(Duration::from_millis(500)),
+        ..config()
+    };
+    let path = dir.path().to_owned();
+    let (result, rec) = bounded("a download with an overall time limit", LIMIT, move || {
+        let (result, rec, _) = run_download(&server, &path, "fw.bin", &object, &config);
+        (result, rec)
+    });
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        fail_report(-1, "time_out")
+    );
+    assert!(!dir.path().join("fw.bin").exists());
+}
+
+#[test]
+fn a_zero_byte_resource_downloads_to_an_empty_file() {
+    let server = FaultServer::serving(Vec::new());
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "empty.txt", b"", &config());
+
+    result.unwrap();
+    assert_only_file(dir.path(), "empty.txt", b"");
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "empty.txt"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_zero_byte_file_uploads_with_content_length_0() {
+    let server = FaultServer::start(|_, _| Reply::ok(""));
+    let dir = tempdir();
+    let path = dir.path().join("empty.txt");
+    std::fs::write(&path, b"").unwrap();
+    let (client, rec) = client();
+    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    assert_eq!(md5.to_hex(), "d41d8cd98f00b204e9800998ecf8427e");
+    give_upload_url(&client, &name, size, md5, &server.url("/b/empty.txt"));
+
+    upload(
+        &client,
+        &name,
+        &mut File::open(&path).unwrap(),
+        &config(),
+        None,
+    )
+    .unwrap();
+
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].header("content-length"), Some("0"));
+    assert_eq!(requests[0].header("transfer-encoding"), None);
+    assert_eq!(
+        requests[0].header("content-md5"),
+        Some("1B2M2Y8AsgTpgAmY7PhCfg==")
+    );
+    assert!(requests[0].body_complete && requests[0].body_len == 0);
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, &name),
+        done_report()
+    );
+}
+
+#[test]
+fn a_partial_file_holding_every_byte_is_verified_without_a_request() {
+    let object = data(50_000, 32);
+    let server = FaultServer::serving(object.clone());
+    let dir = tempdir();
+    std::fs::write(part_path(dir.path(), "fw.bin"), &object).unwrap();
+    ResumeState {
+        name: "fw.bin".into(),
+        size: object.len() as u64,
+        md5: md5_of(&object),
+        offset: object.len() as u64,
+    }
+    .save(&state_path(dir.path(), "fw.bin"))
+    .unwrap();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    result.unwrap();
+    assert!(server.requests().is_empty(), "{:#?}", server.requests());
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn a_partial_file_of_another_resource_is_not_resumed() {
+    let object = data(50_000, 33);
+    let old = data(50_000, 34);
+    let server = FaultServer::serving(object.clone());
+    let dir = tempdir();
+    std::fs::write(part_path(dir.path(), "fw.bin"), &old[..20_000]).unwrap();
+    ResumeState {
+        name: "fw.bin".into(),
+        size: old.len() as u64,
+        md5: md5_of(&old),
+        offset: 20_000,
+    }
+    .save(&state_path(dir.path(), "fw.bin"))
+    .unwrap();
+
+    let (result, _rec, seen) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    result.unwrap();
+    assert_eq!(seen.first(), Some(&0));
+    assert_eq!(ranges(&server.requests()), [None]);
+    assert_only_file(dir.path(), "fw.bin", &object);
+}
+
+#[test]
+fn a_redirect_is_not_followed() {
+    let object = data(1000, 35);
+    let elsewhere = FaultServer::serving(object.clone());
+    let target = elsewhere.url("/other/fw.bin");
+    let server = FaultServer::start(move |_, _| {
+        Response::new(302, "")
+            .header("Location", target.clone())
+            .into()
+    });
+    let dir = tempdir();
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Http, "{err}");
+    assert_eq!(server.requests().len(), 1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect must not be followed"
+    );
+    assert!(!dir.path().join("fw.bin").exists());
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Download, "fw.bin"),
+        -1,
+        "302",
+    );
+}
+
+/// Writes `len` bytes to a file named `name` in `dir` and creates its
+/// upload task with `url`.
+fn upload_fixture(
+    dir: &Path,
+    name: &str,
+    len: usize,
+    url: &str,
+) -> (
+    std::sync::Arc<TestClient>,
+    std::sync::Arc<Recorder>,
+    std::path::PathBuf,
+) {
+    let path = dir.join(name);
+    let content = data(len, 36);
+    std::fs::write(&path, &content).unwrap();
+    let (client, rec) = client();
+    upload_task(&client, name, content.len() as u64, md5_of(&content), url);
+    (client, rec, path)
+}
+
+/// Stores refuse an expired or forged URL as soon as they have the head,
+/// and close the connection without reading the body. The answer is what
+/// counts, not the broken pipe that follows when the body is large.
+#[test]
+fn an_upload_refused_before_its_body_is_read_reports_the_stores_403() {
+    let server = FaultServer::start_early(|_, _| {
+        Response::new(
+            403,
+            "<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>",
+        )
+        .header("Content-Type", "application/xml")
+        .into()
+    });
+    let dir = tempdir();
+    let (client, rec, path) = upload_fixture(
+        dir.path(),
+        "big.bin",
+        16 * 1024 * 1024,
+        &server.url("/b/big.bin"),
+    );
+
+    let err = upload(
+        &client,
+        "big.bin",
+        &mut File::open(&path).unwrap(),
+        &config(),
+        None,
+    )
+    .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::SignInvalid, "{err}");
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, "big.bin"),
+        fail_report(-3, "sign invalid")
+    );
+    assert_eq!(server.requests().len(), 1, "a 403 is not retried");
+}
+
+#[test]
+fn an_upload_the_server_stops_reading_times_out() {
+    let server = FaultServer::start_early(|_, _| Reply::StallBeforeResponse);
+    let dir = tempdir();
+    let (client, rec, path) = upload_fixture(
+        dir.path(),
+        "big.bin",
+        32 * 1024 * 1024,
+        &server.url("/b/big.bin"),
+    );
+    let config = TransferConfig {
+        idle_timeout: Duration::from_millis(300),
+        max_retries: 0,
+        ..config()
+    };
+
+    let (err, rec) = bounded(
+        "an upload to a server that stopped reading",
+        LIMIT,
+        move || {
+            let err = upload(
+                &client,
+                "big.bin",
+                &mut File::open(&path).unwrap(),
+                &config,
+                None,
+            )
+            .unwrap_err();
+            drop(server);
+            (err, rec)
+        },
+    );
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, "big.bin"),
+        fail_report(-1, "time_out")
+    );
+}
+
+#[test]
+fn an_upload_to_a_closed_port_fails_after_its_retries() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempdir();
+    let (client, rec, path) = upload_fixture(
+        dir.path(),
+        "f.bin",
+        1000,
+        &format!("http://127.0.0.1:{port}/b/f.bin"),
+    );
+
+    let err = upload(
+        &client,
+        "f.bin",
+        &mut File::open(&path).unwrap(),
+        &config(),
+        None,
+    )
+    .unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Network, "{err}");
+    let report = rec.only_final_report(Direction::Upload, "f.bin");
+    assert_fail_with_text(&report, -1, "f.bin");
+}
+
+#[test]
+fn a_url_refreshed_during_a_download_is_used_by_its_next_attempt() {
+    let object = data(200 * 1024, 37);
+    let fresh = FaultServer::serving(object.clone());
+    let fresh_url = fresh.url("/bucket/fw.bin?sig=fresh");
+    let (client, rec) = client();
+    let md5 = md5_of(&object);
+    let size = object.len() as u64;
+    // The first server breaks the connection after the platform pushed
+    // the same resource again with a URL on another server.
+    let stale = {
+        let client = client.clone();
+        let object = object.clone();
+        let fresh_url = fresh_url.clone();
+        FaultServer::start(move |_, _| {
+            push_download(&client, "fw.bin", size, md5, &fresh_url);
+            Response::new(200, object.clone()).cut_after(60_000).into()
+        })
+    };
+    push_download(
+        &client,
+        "fw.bin",
+        size,
+        md5,
+        &stale.url("/bucket/fw.bin?sig=stale"),
+    );
+    let dir = tempdir();
+
+    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
+    download(&client, "fw.bin", &mut sink, &config(), None).unwrap();
+
+    assert_eq!(stale.requests().len(), 1);
+    let requests = fresh.requests();
+    assert_eq!(ranges(&requests), [Some("bytes=60000-".to_owned())]);
+    assert_eq!(requests[0].target, "/bucket/fw.bin?sig=fresh");
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
