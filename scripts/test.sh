@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: everything CI checks, in order.
 #
-#   setup (tools) -> cargo fmt --check -> clippy (default / no default
-#   features) -> cargo test (default / no default features) -> cargo build
+#   setup (tools) -> cargo fmt --check -> clippy (workspace / library
+#   without default features) -> cargo test (workspace: library, platform;
+#   library without default features) -> cargo build
 #   --no-default-features -> CMake configure + build (build/, Release) ->
 #   ctest (C tests, valgrind, examples, header checks, install check).
 #
@@ -60,11 +61,11 @@ in_dir() {
 
 step "setup" bash scripts/setup.sh
 step "cargo fmt" cargo fmt --all -- --check
-step "cargo clippy" cargo clippy "${locked[@]}" --all-targets -- -D warnings
-step "cargo clippy --no-default-features" cargo clippy "${locked[@]}" --all-targets --no-default-features -- -D warnings
-step "cargo test" cargo test "${locked[@]}"
-step "cargo test --no-default-features" cargo test "${locked[@]}" --no-default-features
-step "cargo build --no-default-features" cargo build "${locked[@]}" --no-default-features
+step "cargo clippy" cargo clippy "${locked[@]}" --workspace --all-targets -- -D warnings
+step "cargo clippy --no-default-features" cargo clippy "${locked[@]}" -p resmgr --all-targets --no-default-features -- -D warnings
+step "cargo test" cargo test "${locked[@]}" --workspace
+step "cargo test --no-default-features" cargo test "${locked[@]}" -p resmgr --no-default-features
+step "cargo build --no-default-features" cargo build "${locked[@]}" -p resmgr --no-default-features
 step "cmake configure" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
 step "cmake build" cmake --build "$build_dir" -j "$jobs"
 step "ctest" in_dir "$build_dir" ctest --output-on-failure -j "$jobs" --timeout 900

@@ -54,7 +54,13 @@ pub fn serve(
 }
 
 fn answer(w: &mut TcpStream, status: u16, body: serde_json::Value) {
-    let _ = http::write_response(w, status, "application/json", &[], body.to_string().as_bytes());
+    let _ = http::write_response(
+        w,
+        status,
+        "application/json",
+        &[],
+        body.to_string().as_bytes(),
+    );
 }
 
 impl Handler for AdminHandler {

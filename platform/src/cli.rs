@@ -204,9 +204,7 @@ fn cmd_serve(args: &[String]) -> Result<(), Failure> {
     let credentials = match (a.get("mqtt-user"), a.get("mqtt-password")) {
         (Some(u), Some(p)) => Some((u.to_string(), p.to_string())),
         (None, None) => None,
-        _ => {
-            return Err(UsageError("--mqtt-user and --mqtt-password go together".into()).into())
-        }
+        _ => return Err(UsageError("--mqtt-user and --mqtt-password go together".into()).into()),
     };
     if credentials.is_some() && broker.is_none() {
         return Err(UsageError(
@@ -222,11 +220,11 @@ fn cmd_serve(args: &[String]) -> Result<(), Failure> {
         })
         .transpose()?;
     let url_ttl = match a.get("url-ttl") {
-        Some(t) => t
-            .parse::<u64>()
-            .ok()
-            .filter(|t| *t > 0)
-            .ok_or_else(|| UsageError(format!("--url-ttl {t:?} is not a positive number of seconds")))?,
+        Some(t) => t.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(|| {
+            UsageError(format!(
+                "--url-ttl {t:?} is not a positive number of seconds"
+            ))
+        })?,
         None => DEFAULT_URL_TTL,
     };
     serve::run(ServeOptions {
@@ -258,7 +256,11 @@ fn read_info(data: &Path) -> Result<PlatformInfo, String> {
 }
 
 /// Minimal HTTP client for the admin endpoint: one POST, one JSON answer.
-fn admin_post(admin_url: &str, route: &str, body: &[u8]) -> Result<(u16, serde_json::Value), String> {
+fn admin_post(
+    admin_url: &str,
+    route: &str,
+    body: &[u8],
+) -> Result<(u16, serde_json::Value), String> {
     let rest = admin_url
         .strip_prefix("http://")
         .ok_or_else(|| format!("admin_url {admin_url:?} is not http://"))?;
@@ -272,7 +274,9 @@ fn admin_post(admin_url: &str, route: &str, body: &[u8]) -> Result<(u16, serde_j
         return Err(format!("admin_url {admin_url:?} is not on loopback"));
     }
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| {
-        format!("cannot reach the platform at {authority} ({e}); is `resmgr-platform serve` running?")
+        format!(
+            "cannot reach the platform at {authority} ({e}); is `resmgr-platform serve` running?"
+        )
     })?;
     // Copying a large file into the store takes a while; this bounds a hung
     // server, not a slow disk.
@@ -314,7 +318,8 @@ fn cmd_push(args: &[String]) -> Result<(), Failure> {
     };
     util::validate_ident("product id", product).map_err(UsageError)?;
     util::validate_ident("device name", device).map_err(UsageError)?;
-    let meta = std::fs::metadata(&file).map_err(|e| format!("cannot push {}: {e}", file.display()))?;
+    let meta =
+        std::fs::metadata(&file).map_err(|e| format!("cannot push {}: {e}", file.display()))?;
     if !meta.is_file() {
         return Err(format!("cannot push {}: not a regular file", file.display()).into());
     }
@@ -346,7 +351,8 @@ fn cmd_push(args: &[String]) -> Result<(), Failure> {
     }
     println!(
         "pushed {name:?} ({} bytes, md5 {}) to {product}/{device}",
-        reply["size"], reply["md5sum"].as_str().unwrap_or("?")
+        reply["size"],
+        reply["md5sum"].as_str().unwrap_or("?")
     );
     Ok(())
 }
@@ -396,11 +402,19 @@ fn cmd_list(args: &[String]) -> Result<(), Failure> {
                 t.name.clone(),
                 t.size.to_string(),
                 t.md5sum.clone(),
-                if t.status == UploadStatus::Verified { "yes" } else { "no" }.to_string(),
+                if t.status == UploadStatus::Verified {
+                    "yes"
+                } else {
+                    "no"
+                }
+                .to_string(),
             ]
         })
         .collect();
-    print_table(&["PRODUCT", "DEVICE", "NAME", "SIZE", "MD5", "VERIFIED"], &rows);
+    print_table(
+        &["PRODUCT", "DEVICE", "NAME", "SIZE", "MD5", "VERIFIED"],
+        &rows,
+    );
     Ok(())
 }
 
@@ -454,7 +468,12 @@ mod tests {
 
     #[test]
     fn option_parsing() {
-        let a = parse(&strings(&["--data", "d", "--name=x y", "f"]), &["data", "name"]).ok().unwrap();
+        let a = parse(
+            &strings(&["--data", "d", "--name=x y", "f"]),
+            &["data", "name"],
+        )
+        .ok()
+        .unwrap();
         assert_eq!(a.get("data"), Some("d"));
         assert_eq!(a.get("name"), Some("x y"));
         assert_eq!(a.positional, ["f"]);

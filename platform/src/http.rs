@@ -14,6 +14,8 @@ use std::time::{Duration, Instant};
 /// Largest request head accepted; presigned URLs are long but not this long.
 const MAX_HEAD: usize = 32 * 1024;
 const MAX_HEADERS: usize = 100;
+/// Concurrent connections served at once; more are answered 503.
+const MAX_CONNECTIONS: usize = 256;
 /// Idle time after which a silent client is dropped, so a stalled upload
 /// cannot pin a thread forever.
 const IO_TIMEOUT: Duration = Duration::from_secs(30);
@@ -312,6 +314,20 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>, handler: Arc<dyn Hand
                 continue;
             }
         };
+        if lock(&shared.open).len() >= MAX_CONNECTIONS {
+            // One thread per connection needs a ceiling; a busy answer is
+            // better than exhausting threads or file descriptors.
+            let mut s = stream;
+            let _ = s.set_write_timeout(Some(Duration::from_secs(1)));
+            let _ = write_response(
+                &mut s,
+                503,
+                "text/plain",
+                &[("Retry-After", "1".into())],
+                b"busy\n",
+            );
+            continue;
+        }
         let id = shared.next_id.fetch_add(1, Ordering::Relaxed);
         match stream.try_clone() {
             Ok(clone) => {
@@ -382,7 +398,11 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        for raw in [&b"GET\r\n\r\n"[..], b"GET / SPDY/3\r\n\r\n", b"GET / HTTP/1.1\r\nbad\r\n\r\n"] {
+        for raw in [
+            &b"GET\r\n\r\n"[..],
+            b"GET / SPDY/3\r\n\r\n",
+            b"GET / HTTP/1.1\r\nbad\r\n\r\n",
+        ] {
             let mut r = io::BufReader::new(raw);
             assert!(matches!(read_head(&mut r), Err(HeadError::Malformed(_))));
         }

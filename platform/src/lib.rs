@@ -7,6 +7,8 @@
 //! The binary (`resmgr-platform`) is the product; the library exists so the
 //! integration tests can drive pieces (notably the store) in-process.
 
+#![warn(missing_docs)]
+
 pub mod admin;
 pub mod broker;
 pub mod cli;

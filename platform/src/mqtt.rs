@@ -153,7 +153,8 @@ fn drive(
     loop {
         if stop.load(Ordering::SeqCst) {
             // Give the DISCONNECT a moment to go out, but never wait long.
-            let deadline = *stop_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
+            let deadline =
+                *stop_deadline.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
             if Instant::now() >= deadline {
                 break;
             }
@@ -174,7 +175,10 @@ fn drive(
                 connection
                     .eventloop
                     .pending
-                    .push_back(Request::Subscribe(Subscribe::new(UP_FILTER, QoS::AtLeastOnce)));
+                    .push_back(Request::Subscribe(Subscribe::new(
+                        UP_FILTER,
+                        QoS::AtLeastOnce,
+                    )));
             }
             Ok(Event::Incoming(Packet::SubAck(ack))) => {
                 if ack
@@ -184,7 +188,9 @@ fn drive(
                 {
                     let _ = ready.send(());
                 } else {
-                    eprintln!("resmgr-platform: the broker refused the subscription to {UP_FILTER}");
+                    eprintln!(
+                        "resmgr-platform: the broker refused the subscription to {UP_FILTER}"
+                    );
                 }
             }
             Ok(Event::Incoming(Packet::Publish(p))) => {

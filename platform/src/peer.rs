@@ -168,7 +168,11 @@ impl Peer {
         let msg = match serde_json::from_slice::<Value>(payload) {
             Ok(Value::Object(m)) => m,
             Ok(_) => {
-                log(&product, &device, "ignoring a message that is not a JSON object");
+                log(
+                    &product,
+                    &device,
+                    "ignoring a message that is not a JSON object",
+                );
                 return Vec::new();
             }
             Err(e) => {
@@ -181,9 +185,7 @@ impl Peer {
             "create_upload_task" => vec![self.create_upload(&product, &device, &msg)],
             "get_download_task" => vec![self.get_download(&product, &device)],
             "report_upload_progress" => self.report(&product, &device, &msg, Direction::Upload),
-            "report_download_progress" => {
-                self.report(&product, &device, &msg, Direction::Download)
-            }
+            "report_download_progress" => self.report(&product, &device, &msg, Direction::Download),
             _ => {
                 log(
                     &product,
@@ -268,7 +270,14 @@ impl Peer {
             device,
             format!("get_download_task: {:?}", task.name),
         );
-        self.download_message(KIND, &task.product, &task.device, &task.name, task.size, &task.md5sum)
+        self.download_message(
+            KIND,
+            &task.product,
+            &task.device,
+            &task.name,
+            task.size,
+            &task.md5sum,
+        )
     }
 
     fn download_message(
@@ -302,7 +311,11 @@ impl Peer {
         let report = match parse_report(msg, dir) {
             Ok(r) => r,
             Err(e) => {
-                log(product, device, format!("{} report refused: {e}", dir.as_str()));
+                log(
+                    product,
+                    device,
+                    format!("{} report refused: {e}", dir.as_str()),
+                );
                 return vec![rsp(kind, RC_INVALID, &format!("invalid report: {e}"))];
             }
         };
@@ -361,17 +374,34 @@ impl Peer {
                     .upload(product, device, &report.name)
                     .is_some_and(|t| t.status == UploadStatus::Created)
                 {
-                    st.set_upload_status(product, device, &report.name, UploadStatus::Uploading, None);
+                    st.set_upload_status(
+                        product,
+                        device,
+                        &report.name,
+                        UploadStatus::Uploading,
+                        None,
+                    );
                 }
             }
-            (Direction::Upload, "done") => out.push(self.verify_upload(product, device, &report.name)),
+            (Direction::Upload, "done") => {
+                out.push(self.verify_upload(product, device, &report.name))
+            }
             (Direction::Upload, _) => {
-                let why = format!("device reported fail: {} {}", report.result_code, report.result_msg);
-                self.state()
-                    .set_upload_status(product, device, &report.name, UploadStatus::Failed, Some(why));
+                let why = format!(
+                    "device reported fail: {} {}",
+                    report.result_code, report.result_msg
+                );
+                self.state().set_upload_status(
+                    product,
+                    device,
+                    &report.name,
+                    UploadStatus::Failed,
+                    Some(why),
+                );
             }
             (Direction::Download, "done") => {
-                self.state().complete_download(product, device, &report.name);
+                self.state()
+                    .complete_download(product, device, &report.name);
             }
             // A failed or ongoing download stays pending for get_download_task.
             (Direction::Download, _) => {}
@@ -437,13 +467,20 @@ impl Peer {
 
     /// Copies `file` into the store as `name` for a device, records a
     /// pending download task and returns the `download` message to publish.
-    pub fn push(&self, product: &str, device: &str, file: &Path, name: &str) -> Result<Down, String> {
+    pub fn push(
+        &self,
+        product: &str,
+        device: &str,
+        file: &Path,
+        name: &str,
+    ) -> Result<Down, String> {
         let key = ObjectKey::new(Bucket::Downloads, product, device, name)?;
         let (size, md5sum) = self
             .store
             .import(&key, file)
             .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        self.state().add_download(product, device, name, size, &md5sum);
+        self.state()
+            .add_download(product, device, name, size, &md5sum);
         log(
             product,
             device,
@@ -488,9 +525,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = peer(dir.path());
         let md5 = "D41D8CD98F00B204E9800998ECF8427E";
-        let ok = one(&p, json!({"type":"create_upload_task","size":0,"name":"a b","md5sum":md5}));
+        let ok = one(
+            &p,
+            json!({"type":"create_upload_task","size":0,"name":"a b","md5sum":md5}),
+        );
         assert_eq!(ok["md5sum"], md5.to_ascii_lowercase());
-        assert!(ok["url"].as_str().unwrap().contains("/uploads/P1/dev/a%20b?expires="));
+        assert!(ok["url"]
+            .as_str()
+            .unwrap()
+            .contains("/uploads/P1/dev/a%20b?expires="));
         assert!(ok.get("result_code").is_none());
         for bad in [
             json!({"type":"create_upload_task","size":0,"name":"../x","md5sum":md5}),
@@ -513,22 +556,39 @@ mod tests {
         assert!(p.handle_up(T, b"{not json").is_empty());
         assert!(p.handle_up(T, b"[1]").is_empty());
         assert!(p.handle_up(T, br#"{"type":"bogus"}"#).is_empty());
-        assert!(p.handle_up("$resource/up/service/a+b/c", br#"{"type":"get_download_task"}"#).is_empty());
+        assert!(p
+            .handle_up(
+                "$resource/up/service/a+b/c",
+                br#"{"type":"get_download_task"}"#
+            )
+            .is_empty());
     }
 
     #[test]
     fn reports() {
         let dir = tempfile::tempdir().unwrap();
         let p = peer(dir.path());
-        let r = one(&p, json!({"type":"report_download_progress","name":"x","progress":{"state":"downloading","percent":5,"result_code":0,"result_msg":""}}));
+        let r = one(
+            &p,
+            json!({"type":"report_download_progress","name":"x","progress":{"state":"downloading","percent":5,"result_code":0,"result_msg":""}}),
+        );
         assert_eq!(r["result_code"], RC_UNKNOWN_TASK);
-        let r = one(&p, json!({"type":"report_upload_progress","name":"x","progress":{"state":"downloading"}}));
+        let r = one(
+            &p,
+            json!({"type":"report_upload_progress","name":"x","progress":{"state":"downloading"}}),
+        );
         assert_eq!(r["result_code"], RC_INVALID);
         let r = one(&p, json!({"type":"get_download_task"}));
-        assert_eq!(r, json!({"type":"get_download_task_rsp","result_code":1,"result_msg":"no download task"}));
+        assert_eq!(
+            r,
+            json!({"type":"get_download_task_rsp","result_code":1,"result_msg":"no download task"})
+        );
 
         let md5 = "d41d8cd98f00b204e9800998ecf8427e";
-        one(&p, json!({"type":"create_upload_task","size":0,"name":"e","md5sum":md5}));
+        one(
+            &p,
+            json!({"type":"create_upload_task","size":0,"name":"e","md5sum":md5}),
+        );
         let out = p.handle_up(T, json!({"type":"report_upload_progress","name":"e","progress":{"state":"done","result_code":0,"result_msg":""}}).to_string().as_bytes());
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].payload, rsp("report_upload_progress_rsp", 0, "ok"));

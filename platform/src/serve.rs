@@ -66,6 +66,34 @@ pub fn info_path(data: &Path) -> PathBuf {
     data.join("platform.json")
 }
 
+/// Two serves on one directory would overwrite each other's state: refuse
+/// when the announced one is alive and answering.
+fn refuse_if_running(data: &Path) -> Result<(), String> {
+    let Ok(bytes) = fs::read(info_path(data)) else {
+        return Ok(());
+    };
+    let Ok(info) = serde_json::from_slice::<PlatformInfo>(&bytes) else {
+        return Ok(());
+    };
+    let alive = libc::pid_t::try_from(info.pid)
+        // SAFETY: signal 0 only checks that the process exists.
+        .is_ok_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+    let answering = info
+        .admin_url
+        .strip_prefix("http://")
+        .and_then(|r| r.split('/').next())
+        .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
+        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, Duration::from_secs(1)).is_ok());
+    if alive && answering && info.pid != std::process::id() {
+        return Err(format!(
+            "another resmgr-platform serve (pid {}) is running for {}",
+            info.pid,
+            data.display()
+        ));
+    }
+    Ok(())
+}
+
 /// Runs until SIGINT/SIGTERM (or until the private broker dies). Returns an
 /// error message for a failed start.
 pub fn run(opts: ServeOptions) -> Result<(), String> {
@@ -77,6 +105,8 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
         .canonicalize()
         .map_err(|e| format!("cannot resolve {}: {e}", opts.data.display()))?;
 
+    refuse_if_running(&data)?;
+
     let mut broker = match &opts.broker {
         Some(_) => None,
         None => Some(PrivateBroker::start(&data)?),
@@ -87,8 +117,13 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
         (None, None) => unreachable!("a private broker was started"),
     };
 
-    let store_listener = TcpListener::bind(("127.0.0.1", opts.http_port.unwrap_or(0)))
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{}: {e}", opts.http_port.unwrap_or(0)))?;
+    let store_listener =
+        TcpListener::bind(("127.0.0.1", opts.http_port.unwrap_or(0))).map_err(|e| {
+            format!(
+                "cannot listen on 127.0.0.1:{}: {e}",
+                opts.http_port.unwrap_or(0)
+            )
+        })?;
     let http_port = store_listener
         .local_addr()
         .map_err(|e| e.to_string())?
@@ -126,8 +161,13 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
         .map_err(|e| e.to_string())?
         .port();
     let token = util::hex(&util::random_bytes(16).map_err(|e| e.to_string())?);
-    let mut admin_server = admin::serve(admin_listener, token.clone(), Arc::clone(&peer), link.client())
-        .map_err(|e| e.to_string())?;
+    let mut admin_server = admin::serve(
+        admin_listener,
+        token.clone(),
+        Arc::clone(&peer),
+        link.client(),
+    )
+    .map_err(|e| e.to_string())?;
 
     let info = PlatformInfo {
         broker_host: broker_host.clone(),
@@ -174,7 +214,8 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
     // Only remove the announcement if it is still ours (a second serve on
     // the same directory may have replaced it).
     if let Ok(bytes) = fs::read(info_path(&data)) {
-        if serde_json::from_slice::<PlatformInfo>(&bytes).is_ok_and(|i| i.pid == std::process::id()) {
+        if serde_json::from_slice::<PlatformInfo>(&bytes).is_ok_and(|i| i.pid == std::process::id())
+        {
             let _ = fs::remove_file(info_path(&data));
         }
     }

@@ -182,9 +182,9 @@ impl State {
     /// Records a new upload task, replacing any earlier one of the same name
     /// for the same device.
     pub fn put_upload(&mut self, task: UploadTask) {
-        self.snap
-            .uploads
-            .retain(|t| !(t.product == task.product && t.device == task.device && t.name == task.name));
+        self.snap.uploads.retain(|t| {
+            !(t.product == task.product && t.device == task.device && t.name == task.name)
+        });
         self.snap.uploads.push(task);
         self.save();
     }
@@ -261,7 +261,8 @@ impl State {
     /// Is `name` a pending (true, true) or recently completed (true, false)
     /// download task of the device?
     pub fn download_known(&self, product: &str, device: &str, name: &str) -> (bool, bool) {
-        let matches = |t: &&DownloadTask| t.product == product && t.device == device && t.name == name;
+        let matches =
+            |t: &&DownloadTask| t.product == product && t.device == device && t.name == name;
         let pending = self.snap.pending_downloads.iter().any(|t| matches(&t));
         let completed = self.snap.completed_downloads.iter().any(|t| matches(&t));
         (pending || completed, pending)

@@ -165,7 +165,12 @@ impl Signer {
 
     /// Lowercase hex signature over method, decoded path and expiry.
     pub fn sign(&self, method: &str, canonical_path: &str, expires: u64) -> String {
-        util::hex(&self.mac(method, canonical_path, expires).finalize().into_bytes())
+        util::hex(
+            &self
+                .mac(method, canonical_path, expires)
+                .finalize()
+                .into_bytes(),
+        )
     }
 
     /// Constant-time check of a hex signature.
@@ -235,7 +240,9 @@ impl Store {
 
     fn temp_path(&self) -> PathBuf {
         let seq = self.tmp_seq.fetch_add(1, Ordering::Relaxed);
-        let rand = util::random_bytes(4).map(|b| util::hex(&b)).unwrap_or_default();
+        let rand = util::random_bytes(4)
+            .map(|b| util::hex(&b))
+            .unwrap_or_default();
         self.root
             .join("tmp")
             .join(format!("{}-{seq}-{rand}.part", std::process::id()))
@@ -380,7 +387,10 @@ pub fn parse_range(header: Option<&str>, total: u64) -> RangeSpec {
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if first.is_empty() {
         // Suffix range: the last S bytes.
-        let Some(n) = Some(last).filter(|s| digits(s)).and_then(|s| s.parse::<u64>().ok()) else {
+        let Some(n) = Some(last)
+            .filter(|s| digits(s))
+            .and_then(|s| s.parse::<u64>().ok())
+        else {
             return RangeSpec::Whole;
         };
         if n == 0 || total == 0 {
@@ -388,13 +398,19 @@ pub fn parse_range(header: Option<&str>, total: u64) -> RangeSpec {
         }
         return RangeSpec::Part(total - n.min(total), total - 1);
     }
-    let Some(start) = Some(first).filter(|s| digits(s)).and_then(|s| s.parse::<u64>().ok()) else {
+    let Some(start) = Some(first)
+        .filter(|s| digits(s))
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
         return RangeSpec::Whole;
     };
     let end = if last.is_empty() {
         None
     } else {
-        match Some(last).filter(|s| digits(s)).and_then(|s| s.parse::<u64>().ok()) {
+        match Some(last)
+            .filter(|s| digits(s))
+            .and_then(|s| s.parse::<u64>().ok())
+        {
             Some(e) if e >= start => Some(e),
             _ => return RangeSpec::Whole,
         }
@@ -675,7 +691,11 @@ impl StoreHandler {
                 vec![("Content-Range", format!("bytes {s}-{e}/{total}"))],
             ),
             RangeSpec::Unsatisfiable => {
-                let r = refusal(416, "InvalidRange", "The requested range is not satisfiable");
+                let r = refusal(
+                    416,
+                    "InvalidRange",
+                    "The requested range is not satisfiable",
+                );
                 eprintln!(
                     "resmgr-platform: store: {} {} -> 416 InvalidRange",
                     req.method,
@@ -724,13 +744,19 @@ enum BodyError {
 }
 
 /// Streams exactly `len` bytes into `tmp`, returning their MD5.
-fn receive_body(reader: &mut BufReader<TcpStream>, tmp: &Path, len: u64) -> Result<[u8; 16], BodyError> {
+fn receive_body(
+    reader: &mut BufReader<TcpStream>,
+    tmp: &Path,
+    len: u64,
+) -> Result<[u8; 16], BodyError> {
     let mut out = File::create(tmp).map_err(BodyError::Disk)?;
     let mut hasher = Md5::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut got = 0u64;
     while got < len {
-        let want = buf.len().min(usize::try_from(len - got).unwrap_or(usize::MAX));
+        let want = buf
+            .len()
+            .min(usize::try_from(len - got).unwrap_or(usize::MAX));
         let n = match reader.read(&mut buf[..want]) {
             Ok(0) | Err(_) => return Err(BodyError::Short(got)),
             Ok(n) => n,
@@ -758,7 +784,14 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=10-"), 10), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
         assert_eq!(parse_range(Some("bytes=-0"), 10), Unsatisfiable);
-        for bad in ["bytes=4-2", "bytes=a-", "items=0-", "bytes=0-1,3-4", "bytes=-", "bytes=+1-"] {
+        for bad in [
+            "bytes=4-2",
+            "bytes=a-",
+            "items=0-",
+            "bytes=0-1,3-4",
+            "bytes=-",
+            "bytes=+1-",
+        ] {
             assert_eq!(parse_range(Some(bad), 10), Whole, "{bad}");
         }
     }

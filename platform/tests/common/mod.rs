@@ -46,7 +46,10 @@ impl Resp {
 pub fn split_url(url: &str) -> (SocketAddr, String) {
     let rest = url.strip_prefix("http://").expect("http URL");
     let (authority, target) = rest.split_once('/').expect("URL with a path");
-    (authority.parse().expect("IP:PORT authority"), format!("/{target}"))
+    (
+        authority.parse().expect("IP:PORT authority"),
+        format!("/{target}"),
+    )
 }
 
 /// Sends `head_lines` (without the final blank line) and `body` to `url`,
@@ -198,9 +201,13 @@ pub fn cli(args: &[&str]) -> Output {
 /// The tests exercise a real mosquitto: its absence is a failure, not a skip.
 pub fn require_mosquitto() {
     let found = std::env::var_os("RESMGR_MOSQUITTO").is_some()
-        || ["/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto", "/usr/bin/mosquitto"]
-            .iter()
-            .any(|p| Path::new(p).is_file());
+        || [
+            "/usr/sbin/mosquitto",
+            "/usr/local/sbin/mosquitto",
+            "/usr/bin/mosquitto",
+        ]
+        .iter()
+        .any(|p| Path::new(p).is_file());
     assert!(
         found,
         "mosquitto is not installed: run scripts/setup.sh (apt-get install -y mosquitto) \
@@ -213,6 +220,7 @@ pub struct Serve {
     pub child: Option<Child>,
     pub data: PathBuf,
     pub info: Value,
+    pub log: PathBuf,
 }
 
 impl Serve {
@@ -237,17 +245,30 @@ impl Serve {
             ready.display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let child = Command::new(bin())
-            .args(&args)
+        // Its log goes to a file, shown only when a test fails.
+        let log = ready.with_extension("log");
+        let mut cmd = Command::new(bin());
+        cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start serve");
+            .stderr(std::fs::File::create(&log).expect("serve log file"));
+        // If the test process itself is killed (a CI timeout), serve goes
+        // too, and takes its mosquitto with it.
+        {
+            use std::os::unix::process::CommandExt;
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start serve");
         let mut serve = Serve {
             child: Some(child),
             data: data.to_path_buf(),
             info: Value::Null,
+            log,
         };
         let deadline = Instant::now() + WAIT;
         loop {
@@ -256,7 +277,10 @@ impl Serve {
                 break;
             }
             if let Some(status) = serve.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!("serve exited before it was ready: {status}");
+                panic!(
+                    "serve exited before it was ready ({status}): {}",
+                    std::fs::read_to_string(&serve.log).unwrap_or_default()
+                );
             }
             assert!(Instant::now() < deadline, "serve not ready within {WAIT:?}");
             thread::sleep(Duration::from_millis(20));
@@ -297,6 +321,10 @@ impl Serve {
 impl Drop for Serve {
     fn drop(&mut self) {
         self.stop();
+        if thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            eprintln!("--- serve log ({}) ---\n{log}", self.log.display());
+        }
     }
 }
 
@@ -334,7 +362,8 @@ impl Device {
                         let _ = sub_tx.send(());
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let v: Value = serde_json::from_slice(&p.payload).expect("down message is JSON");
+                        let v: Value =
+                            serde_json::from_slice(&p.payload).expect("down message is JSON");
                         if tx.send(v).is_err() {
                             break;
                         }
@@ -364,7 +393,25 @@ impl Device {
 
     pub fn send_raw(&self, payload: Vec<u8>) {
         let up = format!("$resource/up/service/{}/{}", self.product, self.device);
-        self.client.publish(up, QoS::AtLeastOnce, false, payload).unwrap();
+        self.client
+            .publish(up, QoS::AtLeastOnce, false, payload)
+            .unwrap();
+    }
+
+    /// The next down message of `kind` within `within`, if any.
+    pub fn try_expect(&mut self, kind: &str, within: Duration) -> Option<Value> {
+        if let Some(i) = self.buffered.iter().position(|m| m["type"] == kind) {
+            return self.buffered.remove(i);
+        }
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(m) if m["type"] == kind => return Some(m),
+                Ok(m) => self.buffered.push_back(m),
+                Err(_) => return None,
+            }
+        }
     }
 
     /// The next down message of `kind` (others are kept for later calls).
@@ -378,20 +425,9 @@ impl Device {
             match self.rx.recv_timeout(left) {
                 Ok(m) if m["type"] == kind => return m,
                 Ok(m) => self.buffered.push_back(m),
-                Err(_) => panic!(
-                    "no {kind} message within {WAIT:?}; got {:?}",
-                    self.buffered
-                ),
+                Err(_) => panic!("no {kind} message within {WAIT:?}; got {:?}", self.buffered),
             }
         }
-    }
-
-    /// Asserts no down message arrives within `d` (bounded, short).
-    pub fn expect_silence(&mut self, d: Duration) {
-        if let Ok(m) = self.rx.recv_timeout(d) {
-            panic!("unexpected down message {m}");
-        }
-        assert!(self.buffered.is_empty(), "unexpected {:?}", self.buffered);
     }
 }
 
