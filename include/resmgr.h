@@ -685,7 +685,9 @@ typedef struct resmgr_transfer_options {
 /**
  * Supplies upload data: copy up to `len` bytes starting at `offset` into
  * `buf` and return how many were copied; 0 means the data ends; a negative
- * value is an error. Offsets restart at 0 when an upload is retried.
+ * value is an error. Offsets restart at 0 when an upload is retried. After
+ * the task's size is reached the library asks once more, at offset ==
+ * size, to make sure the data did not grow: return 0 there.
  */
 typedef int64_t (*resmgr_read_fn)(void *user, uint64_t offset, uint8_t *buf, size_t len);
 #endif

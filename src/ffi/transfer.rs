@@ -49,7 +49,9 @@ pub type resmgr_progress_fn =
 
 /// Supplies upload data: copy up to `len` bytes starting at `offset` into
 /// `buf` and return how many were copied; 0 means the data ends; a negative
-/// value is an error. Offsets restart at 0 when an upload is retried.
+/// value is an error. Offsets restart at 0 when an upload is retried. After
+/// the task's size is reached the library asks once more, at offset ==
+/// size, to make sure the data did not grow: return 0 there.
 #[allow(non_camel_case_types)]
 pub type resmgr_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u64, buf: *mut u8, len: usize) -> i64>;
