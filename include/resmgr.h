@@ -259,6 +259,11 @@ enum resmgr_status
    */
   RESMGR_ERR_INVALID_STATE = -50,
   /**
+   * The MQTT broker refused the login: wrong product id, device name or
+   * secret, or the device is not allowed. Retrying will not help.
+   */
+  RESMGR_ERR_NOT_AUTHORIZED = -51,
+  /**
    * A bug: the library panicked. The call had no effect that can be
    * relied on; the handle stays usable.
    */
@@ -336,13 +341,16 @@ enum resmgr_event_kind
    */
   RESMGR_EVENT_MESSAGE_REJECTED = 10,
   /**
-   * The built-in MQTT connection is up and subscribed to the down topic.
-   * No fields.
+   * The built-in MQTT connection is up and the broker acknowledged the
+   * subscription to the down topic. No fields.
    */
   RESMGR_EVENT_CONNECTED = 11,
   /**
-   * The built-in MQTT connection went down; it reconnects by itself
-   * (with backoff) until resmgr_client_disconnect. Fields: detail (why).
+   * The built-in MQTT connection went down, or could not be made; it
+   * tries again by itself (with backoff) until resmgr_client_disconnect.
+   * Fields: detail (why), status: RESMGR_ERR_NOT_AUTHORIZED (the broker
+   * refused the login) or RESMGR_ERR_TLS (certificate not trusted, wrong
+   * host) when retrying cannot help, RESMGR_ERR_NETWORK otherwise.
    */
   RESMGR_EVENT_DISCONNECTED = 12,
 };

@@ -135,6 +135,10 @@ pub enum Event<'a> {
     Disconnected {
         /// Why.
         reason: &'a str,
+        /// [`ErrorKind::NotAuthorized`] or [`ErrorKind::Tls`] when retrying
+        /// cannot help (the broker refused the login, the certificate is
+        /// not trusted); [`ErrorKind::Network`] otherwise.
+        kind: ErrorKind,
     },
     /// A down message of a `type` this library does not know. Ignored.
     UnknownMessage {

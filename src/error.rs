@@ -75,6 +75,8 @@ pub enum ErrorKind {
     /// The store broke HTTP's rules (wrong `Content-Range`, more bytes than
     /// announced...).
     BadResponse,
+    /// The MQTT broker refused the login (bad credentials, not allowed).
+    NotAuthorized,
     /// The call does not fit the object's state (connecting twice,
     /// connecting a client that publishes through a callback...).
     InvalidState,

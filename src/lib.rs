@@ -28,6 +28,9 @@ pub mod progress;
 /// cbindgen:ignore
 pub mod protocol;
 /// cbindgen:ignore
+#[cfg(any(feature = "http", feature = "mqtt"))]
+mod tls;
+/// cbindgen:ignore
 #[cfg(feature = "http")]
 pub mod transfer;
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use resmgr::mqtt::auth::{key_credentials, KeyAuth, SignMethod};
 use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection, MqttPublisher};
 use resmgr::protocol::{Direction, Qos};
-use resmgr::{Client, ClientIo, Event};
+use resmgr::{Client, ClientIo, ErrorKind, Event};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -88,6 +88,8 @@ impl Drop for Broker {
 enum Seen {
     Connected,
     Disconnected,
+    /// Disconnected for good: the broker refused the login.
+    Refused,
     DownloadTask(String),
     Other(String),
 }
@@ -105,6 +107,10 @@ impl ClientIo for Io {
     fn event(&self, event: &Event<'_>) {
         let seen = match event {
             Event::Connected => Seen::Connected,
+            Event::Disconnected {
+                kind: ErrorKind::NotAuthorized,
+                ..
+            } => Seen::Refused,
             Event::Disconnected { .. } => Seen::Disconnected,
             Event::DownloadTask { task, .. } => Seen::DownloadTask(task.name.to_owned()),
             other => Seen::Other(format!("{other:?}")),
@@ -350,7 +356,7 @@ fn a_broker_with_a_password_file_admits_the_signed_device_and_refuses_a_wrong_se
     connection.stop(Duration::from_secs(2));
 
     let (_client, connection, rx) = device(broker.port, signed("b3RoZXItc2VjcmV0"));
-    wait_for(&rx, &Seen::Disconnected);
+    wait_for(&rx, &Seen::Refused);
     assert!(
         rx.recv_timeout(Duration::from_millis(500))
             .map_or(true, |s| s != Seen::Connected),

@@ -48,11 +48,14 @@ pub enum resmgr_event_kind {
     /// A down message that was refused (wrong topic, invalid JSON or
     /// field, task table full...). Fields: status, detail.
     RESMGR_EVENT_MESSAGE_REJECTED = 10,
-    /// The built-in MQTT connection is up and subscribed to the down topic.
-    /// No fields.
+    /// The built-in MQTT connection is up and the broker acknowledged the
+    /// subscription to the down topic. No fields.
     RESMGR_EVENT_CONNECTED = 11,
-    /// The built-in MQTT connection went down; it reconnects by itself
-    /// (with backoff) until resmgr_client_disconnect. Fields: detail (why).
+    /// The built-in MQTT connection went down, or could not be made; it
+    /// tries again by itself (with backoff) until resmgr_client_disconnect.
+    /// Fields: detail (why), status: RESMGR_ERR_NOT_AUTHORIZED (the broker
+    /// refused the login) or RESMGR_ERR_TLS (certificate not trusted, wrong
+    /// host) when retrying cannot help, RESMGR_ERR_NETWORK otherwise.
     RESMGR_EVENT_DISCONNECTED = 12,
 }
 
@@ -266,8 +269,9 @@ pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event
             ev.detail = strings.add(detail);
         }
         Event::Connected => ev.kind = RESMGR_EVENT_CONNECTED,
-        Event::Disconnected { reason } => {
+        Event::Disconnected { reason, kind } => {
             ev.kind = RESMGR_EVENT_DISCONNECTED;
+            ev.status = (*kind).into();
             ev.detail = strings.add(reason);
         }
         Event::UnknownMessage { error } => {

@@ -99,6 +99,9 @@ pub enum resmgr_status {
     /// disconnecting what is not connected, connecting a client that
     /// publishes through a callback.
     RESMGR_ERR_INVALID_STATE = -50,
+    /// The MQTT broker refused the login: wrong product id, device name or
+    /// secret, or the device is not allowed. Retrying will not help.
+    RESMGR_ERR_NOT_AUTHORIZED = -51,
     /// A bug: the library panicked. The call had no effect that can be
     /// relied on; the handle stays usable.
     RESMGR_ERR_PANIC = -99,
@@ -142,6 +145,7 @@ impl From<ErrorKind> for resmgr_status {
             ErrorKind::NoUrl => RESMGR_ERR_NO_URL,
             ErrorKind::BadResponse => RESMGR_ERR_BAD_RESPONSE,
             ErrorKind::InvalidState => RESMGR_ERR_INVALID_STATE,
+            ErrorKind::NotAuthorized => RESMGR_ERR_NOT_AUTHORIZED,
             ErrorKind::Panic => RESMGR_ERR_PANIC,
         }
     }
@@ -183,6 +187,7 @@ fn status_text(status: i32) -> &'static CStr {
         -40 => c"task has no URL yet",
         -41 => c"store sent an invalid response",
         -50 => c"call does not fit the client's state",
+        -51 => c"MQTT broker refused the login",
         -99 => c"internal error (panic)",
         _ => c"unknown status",
     }
@@ -293,6 +298,7 @@ mod tests {
             RESMGR_ERR_NO_URL,
             RESMGR_ERR_BAD_RESPONSE,
             RESMGR_ERR_INVALID_STATE,
+            RESMGR_ERR_NOT_AUTHORIZED,
             RESMGR_ERR_PANIC,
         ];
         let texts: std::collections::HashSet<_> =

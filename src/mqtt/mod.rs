@@ -278,7 +278,24 @@ impl<Io: ClientIo> Worker<Io> {
                             )));
                         connected = true;
                         failures = 0;
+                    }
+                }
+                // Only once the subscription stands can the platform's
+                // answers arrive: that is "connected" for the application.
+                Ok(MqttEvent::Incoming(Packet::SubAck(ack))) => {
+                    let granted = ack
+                        .return_codes
+                        .iter()
+                        .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
+                    if granted {
                         self.client.io().event(&Event::Connected);
+                    } else {
+                        let reason =
+                            format!("the broker refused the subscription to {}", self.down);
+                        self.client.io().event(&Event::Disconnected {
+                            reason: &reason,
+                            kind: ErrorKind::NotAuthorized,
+                        });
                     }
                 }
                 Ok(MqttEvent::Incoming(Packet::Publish(p))) => {
@@ -306,9 +323,10 @@ impl<Io: ClientIo> Worker<Io> {
                     }
                     let reason = e.to_string();
                     if connected || failures == 0 {
-                        self.client
-                            .io()
-                            .event(&Event::Disconnected { reason: &reason });
+                        self.client.io().event(&Event::Disconnected {
+                            reason: &reason,
+                            kind: failure_kind(&e),
+                        });
                     }
                     connected = false;
                     // rumqttc reconnects on the next poll; without a pause it
@@ -330,7 +348,21 @@ impl<Io: ClientIo> Worker<Io> {
         if connected {
             self.client.io().event(&Event::Disconnected {
                 reason: "disconnected by the application",
+                kind: ErrorKind::Network,
             });
         }
+    }
+}
+
+/// Whether retrying a failed connection can help.
+fn failure_kind(e: &rumqttc::ConnectionError) -> ErrorKind {
+    use rumqttc::{ConnectReturnCode as Code, ConnectionError as E};
+    match e {
+        E::ConnectionRefused(
+            Code::BadUserNamePassword | Code::NotAuthorized | Code::BadClientId,
+        ) => ErrorKind::NotAuthorized,
+        E::Tls(_) => ErrorKind::Tls,
+        E::Io(io) if crate::tls::is_tls_failure(io) => ErrorKind::Tls,
+        _ => ErrorKind::Network,
     }
 }

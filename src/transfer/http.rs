@@ -131,7 +131,7 @@ pub(crate) fn request_failure(what: &str, e: ureq::Error) -> Failure {
 pub(crate) fn io_failure(what: &str, e: &std::io::Error) -> Failure {
     use std::io::ErrorKind as K;
     let text = e.to_string();
-    if is_tls_failure(e) {
+    if crate::tls::is_tls_failure(e) {
         return Failure::fatal(Error::new(
             ErrorKind::Tls,
             format!("{what}: TLS failure: {text}"),
@@ -150,17 +150,6 @@ fn wraps_ureq_timeout(e: &std::io::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
     while let Some(s) = source {
         if let Some(ureq::Error::Timeout(_)) = s.downcast_ref::<ureq::Error>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
-}
-
-fn is_tls_failure(e: &std::io::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
-    while let Some(s) = source {
-        if s.is::<rustls::Error>() {
             return true;
         }
         source = s.source();
