@@ -142,6 +142,14 @@ struct Progress {
 }
 
 impl Progress {
+    fn new(cb: resmgr_progress_fn, user: *mut c_void, name: &str) -> Progress {
+        Progress {
+            cb,
+            user,
+            name: std::ffi::CString::new(name).expect("names come from NUL-terminated strings"),
+        }
+    }
+
     fn call(&self, done: u64, total: u64) {
         if let Some(cb) = self.cb {
             // SAFETY: the caller supplied the callback for this use; the name
@@ -151,8 +159,8 @@ impl Progress {
     }
 }
 
-fn cname(name: &str) -> std::ffi::CString {
-    std::ffi::CString::new(name).expect("names come from NUL-terminated strings")
+fn open_file(path: &str) -> crate::error::Result<File> {
+    File::open(path).map_err(|e| crate::digest::io_error("open", Path::new(path), &e))
 }
 
 /// Runs the upload of task `name` to its end on the calling thread: PUT
@@ -196,16 +204,11 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
         // SAFETY: per this function's contract.
         let path = unsafe { opt_str_arg(path, "path") }?;
         let config = c.transfer_config();
-        let p = Progress {
-            cb: progress,
-            user: progress_user,
-            name: cname(name),
-        };
+        let p = Progress::new(progress, progress_user, name);
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
         match (path, read) {
             (Some(path), None) => {
-                let mut file = File::open(path)
-                    .map_err(|e| crate::digest::io_error("open", Path::new(path), &e))?;
+                let mut file = open_file(path)?;
                 upload(c.client(), name, &mut file, &config, Some(&mut on_progress))
             }
             (None, Some(read)) => {
@@ -278,11 +281,7 @@ pub unsafe extern "C" fn resmgr_client_run_download(
         // SAFETY: per this function's contract.
         let dir = unsafe { opt_str_arg(dir, "dir") }?;
         let config = c.transfer_config();
-        let p = Progress {
-            cb: progress,
-            user: progress_user,
-            name: cname(name),
-        };
+        let p = Progress::new(progress, progress_user, name);
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
         match (dir, write) {
             (Some(dir), None) => {
@@ -368,14 +367,9 @@ pub unsafe extern "C" fn resmgr_client_upload_file(
                 _ => Err(e),
             };
         }
-        let p = Progress {
-            cb: progress,
-            user: progress_user,
-            name: cname(&name),
-        };
+        let p = Progress::new(progress, progress_user, &name);
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
-        let mut file =
-            File::open(path).map_err(|e| crate::digest::io_error("open", Path::new(path), &e))?;
+        let mut file = open_file(path)?;
         upload(
             c.client(),
             &name,
