@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -247,6 +248,10 @@ pub struct Client<Io> {
     state: Mutex<State>,
     /// Signalled whenever a task gets a URL or ends, for [`Client::wait_for_url`].
     changed: Condvar,
+    /// Threads in [`Client::wait_for_url`]. Waking a condition variable is
+    /// a system call even when nobody waits; this keeps it off the path of
+    /// every down message.
+    waiters: AtomicUsize,
 }
 
 /// An event to emit once the lock is released, owning what it refers to.
@@ -271,6 +276,7 @@ impl<Io: ClientIo> Client<Io> {
             io,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            waiters: AtomicUsize::new(0),
         })
     }
 
@@ -282,6 +288,12 @@ impl<Io: ClientIo> Client<Io> {
     /// The I/O this client was built with.
     pub fn io(&self) -> &Io {
         &self.io
+    }
+
+    fn notify_waiters(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.changed.notify_all();
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -415,6 +427,10 @@ impl<Io: ClientIo> Client<Io> {
     ) -> Result<TaskInfo> {
         let deadline = Instant::now() + timeout;
         let mut state = self.lock();
+        // Counted while holding the lock, before the first look at the
+        // state: a change made after that look is always notified.
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let _counted = Uncount(&self.waiters);
         loop {
             match state.tasks(direction).by_name.get(name) {
                 None => return Err(no_task(direction, name)),
@@ -476,7 +492,9 @@ impl<Io: ClientIo> Client<Io> {
                 None
             }
         };
-        self.publish(message_name(direction), &message)
+        let ended = removed.is_some();
+        let result = self
+            .publish(message_name(direction), &message)
             .inspect_err(|_| {
                 let mut state = self.lock();
                 let tasks = state.tasks(direction);
@@ -484,7 +502,12 @@ impl<Io: ClientIo> Client<Io> {
                 if let Some(task) = removed {
                     tasks.by_name.entry(name.to_owned()).or_insert(task);
                 }
-            })
+            });
+        if ended {
+            // Whoever waits for this task's URL learns it ended.
+            self.notify_waiters();
+        }
+        result
     }
 
     /// Tells the client `bytes_done` of the task's bytes are transferred;
@@ -601,7 +624,7 @@ impl<Io: ClientIo> Client<Io> {
                 Pending::None
             }
         };
-        self.changed.notify_all();
+        self.notify_waiters();
         match pending {
             Pending::None => {}
             Pending::Unmatched(message_type, name, detail) => {
@@ -803,6 +826,15 @@ impl<Io: ClientIo> Client<Io> {
         }
         tasks.by_name.remove(&name);
         Pending::Event(OwnedEvent::Rejected(direction, Some(name)))
+    }
+}
+
+/// Takes a waiter off the count however `wait_for_url` returns.
+struct Uncount<'a>(&'a AtomicUsize);
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

@@ -9,6 +9,8 @@
 //! - enums coming *from* C are taken as `int32_t` and checked, never
 //!   transmuted into Rust enums.
 
+#[cfg(test)]
+mod abi_tests;
 pub mod boundary;
 pub mod client;
 pub mod event;

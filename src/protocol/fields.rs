@@ -86,7 +86,16 @@ pub fn check_url(url: &str) -> Result<UrlParts<'_>> {
             url.len()
         )));
     }
-    if let Some(pos) = url.bytes().position(|b| !(0x21..=0x7e).contains(&b)) {
+    // A branch-free pass over the whole URL (it vectorizes); the offset is
+    // looked for only when there is something to report.
+    let visible = url
+        .bytes()
+        .fold(true, |ok, b| ok & (0x21..=0x7e).contains(&b));
+    if !visible {
+        let pos = url
+            .bytes()
+            .position(|b| !(0x21..=0x7e).contains(&b))
+            .unwrap_or(0);
         return Err(url_error(format!(
             "URL has a space, control or non-ASCII byte at offset {pos}"
         )));
