@@ -65,6 +65,14 @@ impl Md5Digest {
         }
     }
 
+    /// Writes the base64 form into `out` (24 bytes), without allocating.
+    pub fn write_base64(&self, out: &mut [u8]) {
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(self.0, out)
+            .expect("24 bytes hold the base64 of 16");
+        debug_assert_eq!(n, MD5_BASE64_LEN);
+    }
+
     /// Base64 of the raw digest: the value of the HTTP `Content-MD5` header.
     pub fn to_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD.encode(self.0)

@@ -1,7 +1,7 @@
 //! Events as C sees them: one flat struct whose strings live only for the
 //! duration of the callback.
 
-use std::ffi::{c_char, CString};
+use std::ffi::c_char;
 
 use super::status::resmgr_status;
 use crate::client::{Event, TaskView};
@@ -117,25 +117,86 @@ pub struct resmgr_event {
     pub detail: *const c_char,
 }
 
-/// Owns the C strings of one event while the callback runs.
-#[derive(Default)]
+/// The C strings of one event, NUL-terminated, side by side in one buffer
+/// that is reused from event to event (no allocation per event once it
+/// has grown). The buffer never reallocates while an event is built: it
+/// is reserved for the event's whole text first, so pointers stay valid.
 struct Strings {
-    owned: Vec<CString>,
+    buf: Vec<u8>,
+}
+
+thread_local! {
+    static EVENT_TEXT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 impl Strings {
+    /// Takes this thread's buffer (a callback that causes a nested event
+    /// finds it taken and gets a fresh one) with room for `len` bytes.
+    fn with_room(len: usize) -> Strings {
+        let mut buf = EVENT_TEXT.with(|b| b.take());
+        buf.clear();
+        buf.reserve(len);
+        Strings { buf }
+    }
+
     fn add(&mut self, s: &str) -> *const c_char {
         if s.is_empty() {
             return c"".as_ptr();
         }
-        // Names, URLs and messages are validated NUL-free; anything else
-        // (error texts quoting input) has NULs replaced.
-        let c = CString::new(s)
-            .unwrap_or_else(|_| CString::new(s.replace('\0', "?")).expect("NULs were replaced"));
-        // The CString's heap buffer does not move when the CString does.
-        let p = c.as_ptr();
-        self.owned.push(c);
-        p
+        if self.buf.len() + s.len() >= self.buf.capacity() {
+            // Cannot happen (text_len sized the buffer), and growing now
+            // would move the strings already handed out.
+            debug_assert!(false, "event text was not sized for {s:?}");
+            return c"".as_ptr();
+        }
+        let start = self.buf.len();
+        // Names, URLs and messages are validated NUL-free; error texts
+        // quoting input escape it. A stray NUL would cut the C string.
+        self.buf
+            .extend(s.bytes().map(|b| if b == 0 { b'?' } else { b }));
+        self.buf.push(0);
+        self.buf[start..].as_ptr().cast()
+    }
+}
+
+impl Drop for Strings {
+    fn drop(&mut self) {
+        let buf = std::mem::take(&mut self.buf);
+        // Keep a moderate buffer for the next event; give back a huge one.
+        if buf.capacity() <= 64 * 1024 {
+            EVENT_TEXT.with(|b| b.set(buf));
+        }
+    }
+}
+
+/// Bytes of text `event` hands to C, NULs included.
+fn text_len(event: &Event<'_>) -> usize {
+    let task = |t: &TaskView<'_>| t.name.len() + t.url.len() + 2;
+    let opt = |n: &Option<&str>| n.map_or(0, |n| n.len() + 1);
+    1 + match event {
+        Event::UploadUrl(t)
+        | Event::DownloadTask { task: t, .. }
+        | Event::Duplicate { task: t, .. } => task(t),
+        Event::NoDownloadTask { result_msg, .. } => result_msg.len() + 1,
+        Event::ProgressAck {
+            name, result_msg, ..
+        } => opt(name) + result_msg.len() + 1,
+        Event::TaskRejected {
+            name, result_msg, ..
+        }
+        | Event::UploadResult {
+            name, result_msg, ..
+        } => opt(name) + result_msg.len() + 1,
+        Event::UnmatchedResponse {
+            message_type,
+            name,
+            detail,
+        } => message_type.len() + opt(name) + detail.len() + 2,
+        Event::Connected => 0,
+        Event::Disconnected { reason, .. } => reason.len() + 1,
+        Event::UnknownMessage { error } | Event::MessageRejected { error } => {
+            error.message().len() + 1
+        }
     }
 }
 
@@ -157,7 +218,7 @@ fn fill_task(
     t.md5.write_hex(digits);
     hex[MD5_HEX_LEN] = 0;
     ev.md5 = hex.as_ptr().cast();
-    b64[..MD5_BASE64_LEN].copy_from_slice(t.md5.to_base64().as_bytes());
+    t.md5.write_base64(&mut b64[..MD5_BASE64_LEN]);
     b64[MD5_BASE64_LEN] = 0;
     ev.content_md5 = b64.as_ptr().cast();
 }
@@ -165,7 +226,7 @@ fn fill_task(
 /// Builds the C view of `event` and hands it to `deliver`.
 pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event)) {
     use resmgr_event_kind::*;
-    let mut strings = Strings::default();
+    let mut strings = Strings::with_room(text_len(event));
     let mut hex = [0u8; MD5_HEX_LEN + 1];
     let mut b64 = [0u8; MD5_BASE64_LEN + 1];
     let mut ev = resmgr_event {
