@@ -563,6 +563,7 @@ struct app {
     /* connection */
     bool connected, ever_connected, disconnecting, refused, reask;
     resmgr_status refusal; /* why, when refused */
+    unsigned rejected_notes; /* invalid messages reported on stderr so far */
     char reason[512];
 
     /* upload */
@@ -659,8 +660,13 @@ static void on_event(void *user, const resmgr_event *ev) {
         a->no_task_answer = true;
         if (a->refresh_name[0] != '\0') a->refresh_none = true;
         break;
+    case RESMGR_EVENT_MESSAGE_REJECTED:
+        /* Say why a task never came, but do not let a flood of bad
+         * messages flood the terminal. */
+        if (a->rejected_notes++ < 3) note("ignored an invalid message from the platform: %s", ev->detail);
+        break;
     default:
-        /* Acks, unmatched/unknown/rejected messages: nothing to do. */
+        /* Acks, unmatched and unknown messages: nothing to do. */
         break;
     }
     pthread_cond_broadcast(&a->cv);

@@ -36,12 +36,18 @@ pub trait DownloadSink {
     fn discard(&mut self);
 }
 
+/// Longest name a directory sink stores: the longest file it makes,
+/// `.<name>.resmgr-state.tmp`, must fit the usual 255-byte file name limit.
+pub const MAX_FILE_NAME_LEN: usize = 255 - ".".len() - ".resmgr-state.tmp".len();
+
 /// Checks that a resource name can be used as a file name in a directory:
 /// not empty, no path separators, not `.`/`..`, not hidden (partial and
 /// state files are hidden, so a task can never name one of them).
 pub fn check_file_name(name: &str) -> Result<()> {
     let why = if name.contains(['/', '\\']) {
         Some("contains a path separator")
+    } else if name.len() > MAX_FILE_NAME_LEN {
+        Some("is too long to be stored beside its partial file (at most 237 bytes)")
     } else if name == "." || name == ".." {
         Some("is a directory reference")
     } else if name.starts_with('.') {
@@ -410,6 +416,8 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         sink.restart()?;
         self.offset = 0;
         self.hasher = Md5Hasher::new();
+        // restart() made offset 0 durable.
+        self.last_checkpoint = (0, Instant::now());
         Ok(())
     }
 
@@ -546,7 +554,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
             self.offset += n as u64;
             self.note_progress();
             let (at, when) = self.last_checkpoint;
-            if self.offset - at >= self.config.checkpoint_bytes
+            if self.offset.saturating_sub(at) >= self.config.checkpoint_bytes
                 || when.elapsed() >= self.config.checkpoint_interval
             {
                 sink.checkpoint(self.offset)?;
@@ -639,5 +647,9 @@ mod tests {
             check_file_name(&"n".repeat(300)).unwrap_err().kind(),
             ErrorKind::UnsafeName
         );
+        // Room for ".<name>.resmgr-state.tmp" within 255 bytes.
+        assert!(check_file_name(&"n".repeat(MAX_FILE_NAME_LEN)).is_ok());
+        assert!(check_file_name(&"n".repeat(MAX_FILE_NAME_LEN + 1)).is_err());
+        assert_eq!(MAX_FILE_NAME_LEN, 237);
     }
 }

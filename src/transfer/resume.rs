@@ -98,14 +98,26 @@ impl ResumeState {
     /// Writes the state durably and atomically: a temporary file, synced,
     /// then renamed over the old state.
     pub fn save(&self, path: &Path) -> std::io::Result<()> {
-        let tmp = path.with_extension("tmp");
+        // `<state>.tmp`: a name only the library uses.
+        let mut tmp = path.as_os_str().to_owned();
+        tmp.push(".tmp");
+        let tmp = std::path::PathBuf::from(tmp);
         // A leftover (or planted symlink) is removed, never followed.
         let _ = fs::remove_file(&tmp);
-        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(&self.to_bytes())?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, path)
+        let written = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .and_then(|mut f| {
+                f.write_all(&self.to_bytes())?;
+                f.sync_all()
+            })
+            .and_then(|()| fs::rename(&tmp, path));
+        if written.is_err() {
+            // A full disk must not leave a half-written file behind.
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 }
 
