@@ -1,0 +1,454 @@
+//! The library against a platform and a store that lie: every hostile
+//! down message is refused with its own error kind and a MessageRejected
+//! event, creates no task and publishes nothing; hostile names never reach
+//! the file system; absurd sizes fail without allocating; a store sending
+//! gigabytes more than the task's size is cut off; a flood stops at the
+//! task table's bound. (tests/hostile/*.py run the same cases end to end
+//! through resmgr-device and mosquitto.)
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use resmgr::limits::MAX_TASKS;
+use resmgr::protocol::Direction;
+use resmgr::transfer::download::{download, DirSink};
+use resmgr::transfer::TransferConfig;
+use resmgr::ErrorKind;
+use support::fault::{serve, FaultServer, Response};
+use support::*;
+
+const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";
+const DOWN: &[u8] = b"$resource/down/service/PROD1/dev1";
+
+fn task_json(name: &str, size: &str, md5: &str, url: &str) -> String {
+    format!(
+        r#"{{"type":"download","size":{size},"name":{},"md5sum":{},"url":{}}}"#,
+        serde_json::to_string(name).unwrap(),
+        serde_json::to_string(md5).unwrap(),
+        serde_json::to_string(url).unwrap()
+    )
+}
+
+#[test]
+fn hostile_down_messages_are_refused_each_with_its_kind_and_change_nothing() {
+    let ok_url = "http://127.0.0.1:9/obj";
+    let cases: Vec<(&str, String, ErrorKind)> = vec![
+        (
+            "empty name",
+            task_json("", "3", MD5, ok_url),
+            ErrorKind::InvalidName,
+        ),
+        (
+            "10 KB name",
+            task_json(&"n".repeat(10240), "3", MD5, ok_url),
+            ErrorKind::InvalidName,
+        ),
+        (
+            "name with NUL",
+            task_json("a\0b", "3", MD5, ok_url),
+            ErrorKind::InvalidName,
+        ),
+        (
+            "name with newline",
+            task_json("a\nb", "3", MD5, ok_url),
+            ErrorKind::InvalidName,
+        ),
+        (
+            "file:// URL",
+            task_json("x", "3", MD5, "file:///etc/passwd"),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "ftp:// URL",
+            task_json("x", "3", MD5, "ftp://127.0.0.1/x"),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "userinfo",
+            task_json("x", "3", MD5, "http://u:p@127.0.0.1/x"),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "port 0",
+            task_json("x", "3", MD5, "http://127.0.0.1:0/x"),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "port 65536",
+            task_json("x", "3", MD5, "http://127.0.0.1:65536/x"),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "IPv6 zone",
+            task_json("x", "3", MD5, "http://[fe80::1%25lo]/x"),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "4097-byte URL",
+            task_json("x", "3", MD5, &format!("http://h/{}", "a".repeat(4088))),
+            ErrorKind::InvalidUrl,
+        ),
+        (
+            "100 KB URL",
+            task_json("x", "3", MD5, &format!("http://h/{}", "a".repeat(102_400))),
+            ErrorKind::PayloadTooLarge,
+        ),
+        (
+            "size 2^64",
+            task_json("x", "18446744073709551616", MD5, ok_url),
+            ErrorKind::InvalidSize,
+        ),
+        (
+            "size -1",
+            task_json("x", "-1", MD5, ok_url),
+            ErrorKind::InvalidSize,
+        ),
+        (
+            "size 1.5",
+            task_json("x", "1.5", MD5, ok_url),
+            ErrorKind::InvalidSize,
+        ),
+        (
+            "size 1e3",
+            task_json("x", "1e3", MD5, ok_url),
+            ErrorKind::InvalidSize,
+        ),
+        (
+            "size as string",
+            task_json("x", "\"3\"", MD5, ok_url),
+            ErrorKind::InvalidSize,
+        ),
+        (
+            "md5 not hex",
+            task_json("x", "3", &"z".repeat(32), ok_url),
+            ErrorKind::InvalidMd5,
+        ),
+        (
+            "md5 31 chars",
+            task_json("x", "3", &MD5[..31], ok_url),
+            ErrorKind::InvalidMd5,
+        ),
+    ];
+    for (what, payload, kind) in cases {
+        let (client, rec) = client();
+        let err = client
+            .handle_down_message(DOWN, payload.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.kind(), kind, "{what}: {err}");
+        assert!(client.task(Direction::Download, "x").is_none(), "{what}");
+        assert!(
+            rec.published().is_empty(),
+            "{what}: something was published"
+        );
+        let events = rec.events();
+        assert_eq!(events.len(), 1, "{what}: {events:?}");
+        assert!(
+            matches!(&events[0], Seen::Other(e) if e.starts_with("MessageRejected")),
+            "{what}: {events:?}"
+        );
+    }
+}
+
+#[test]
+fn a_response_for_another_device_is_refused_by_topic() {
+    let (client, rec) = client();
+    let payload = task_json("fw.bin", "3", MD5, "http://127.0.0.1:9/x");
+    for topic in [
+        &b"$resource/down/service/PROD1/dev2"[..],
+        b"$resource/down/service/PROD2/dev1",
+        b"$resource/down/service/PROD1/dev1/x",
+        b"$resource/up/service/PROD1/dev1",
+    ] {
+        let err = client
+            .handle_down_message(topic, payload.as_bytes())
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::WrongTopic, "{err}");
+    }
+    assert!(client.task(Direction::Download, "fw.bin").is_none());
+    assert!(rec.published().is_empty());
+}
+
+#[test]
+fn hostile_download_names_never_become_paths() {
+    let dir = tempdir();
+    for name in ["../x", "/etc/x", "a/b", ".hidden", "..", ".", "a\\b", ""] {
+        let err = DirSink::new(dir.path(), name).err().expect(name);
+        assert_eq!(err.kind(), ErrorKind::UnsafeName, "{name:?}: {err}");
+    }
+    assert!(listing(dir.path()).is_empty());
+    assert!(!std::path::Path::new("/etc/x").exists());
+}
+
+#[test]
+fn a_name_within_the_name_limit_downloads_or_is_refused_up_front() {
+    // RESMGR_MAX_NAME_LEN is 255, Linux's NAME_MAX; the partial file
+    // ".NAME.resmgr-part" adds 13 bytes.
+    for len in [242usize, 243, 255] {
+        let object = data(1000, len as u64);
+        let server = FaultServer::serving(object.clone());
+        let dir = tempdir();
+        let name = "n".repeat(len);
+        let (client, rec) = client();
+        push_download(
+            &client,
+            &name,
+            object.len() as u64,
+            md5_of(&object),
+            &server.url("/bucket/obj?sig=1"),
+        );
+        match DirSink::new(dir.path(), &name) {
+            Err(e) => assert_eq!(e.kind(), ErrorKind::UnsafeName, "{len}: {e}"),
+            Ok(mut sink) => {
+                let result = download(&client, &name, &mut sink, &config(), None);
+                assert!(
+                    result.is_ok(),
+                    "a {len}-byte name was accepted as a task and a sink, then failed: {result:?}; \
+                     report {:?}",
+                    rec.final_reports(Direction::Download, &name)
+                );
+                assert_eq!(listing(dir.path()), std::slice::from_ref(&name));
+            }
+        }
+    }
+}
+
+fn huge_download(
+    size: u64,
+    server: &FaultServer,
+    config: &TransferConfig,
+) -> (ErrorKind, Vec<(String, u64, u64)>) {
+    let dir = tempdir();
+    let (client, rec) = client();
+    push_download(
+        &client,
+        "fw.bin",
+        size,
+        md5_of(b"whatever"),
+        &server.url("/bucket/fw.bin?sig=1"),
+    );
+    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
+    let err = download(&client, "fw.bin", &mut sink, config, None).unwrap_err();
+    let report = rec.only_final_report(Direction::Download, "fw.bin");
+    assert_eq!(report["state"], "fail");
+    let files = listing(dir.path())
+        .into_iter()
+        .map(|f| {
+            let m = std::fs::metadata(dir.path().join(&f)).unwrap();
+            (f, m.len(), m.blocks() * 512)
+        })
+        .collect::<Vec<_>>();
+    assert!(
+        files.iter().all(|(f, _, _)| f != "fw.bin"),
+        "a file at the final path: {files:?}"
+    );
+    for (f, _, allocated) in &files {
+        assert!(
+            *allocated < 1 << 20,
+            "{f} occupies {allocated} bytes: preallocated?"
+        );
+    }
+    (err.kind(), files)
+}
+
+#[test]
+fn size_2_pow_63_with_a_store_sending_1_kib_fails_at_once_without_allocating() {
+    let server = FaultServer::start(|_, _| Response::new(200, data(1024, 1)).into());
+    let (kind, files) = huge_download(1 << 63, &server, &config());
+    assert_eq!(kind, ErrorKind::BadResponse);
+    assert!(files.is_empty(), "{files:?}");
+    assert_eq!(server.requests().len(), 1);
+}
+
+#[test]
+fn size_2_pow_64_minus_1_with_a_store_dribbling_fails_after_its_retries_without_allocating() {
+    let size = u64::MAX;
+    let server = FaultServer::start(move |_, r| {
+        let body = data(1024, 2);
+        match r.range_start() {
+            Some(n) => Response::new(206, body)
+                .header("Content-Range", format!("bytes {n}-{}/{size}", size - 1))
+                .close_delimited()
+                .into(),
+            None => Response::new(200, body).close_delimited().into(),
+        }
+    });
+    let (kind, files) = huge_download(size, &server, &config());
+    assert_eq!(kind, ErrorKind::Network);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 4, "one attempt and 3 retries");
+    let offsets: Vec<_> = requests.iter().map(|r| r.range_start()).collect();
+    assert_eq!(offsets, [None, Some(1024), Some(2048), Some(3072)]);
+    let part = files
+        .iter()
+        .find(|(f, _, _)| f == ".fw.bin.resmgr-part")
+        .unwrap();
+    assert_eq!(part.1, 4096, "the partial holds what arrived, no more");
+}
+
+/// A store that answers every GET with `200` and bytes without end
+/// (close-delimited), counting what it managed to send.
+struct Endless {
+    port: u16,
+    sent: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Endless {
+    fn start(content_length: Option<u64>) -> Endless {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let sent = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (sent.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !st.load(Ordering::SeqCst) {
+                let Ok((mut conn, _)) = listener.accept() else {
+                    std::thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                conn.set_nonblocking(false).unwrap();
+                conn.set_write_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut head = [0u8; 4096];
+                let _ = conn.read(&mut head);
+                let cl =
+                    content_length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
+                let _ = write!(conn, "HTTP/1.1 200 OK\r\n{cl}Connection: close\r\n\r\n");
+                let block = vec![0x5au8; 64 * 1024];
+                // Up to 8 GiB, until the client hangs up.
+                while s.load(Ordering::SeqCst) < 8 << 30 && !st.load(Ordering::SeqCst) {
+                    if conn.write_all(&block).is_err() {
+                        break;
+                    }
+                    s.fetch_add(block.len() as u64, Ordering::SeqCst);
+                }
+            }
+        });
+        Endless {
+            port,
+            sent,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Endless {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn gigabytes_more(content_length: Option<u64>) {
+    let store = Endless::start(content_length);
+    let size = 1 << 20;
+    let dir = tempdir();
+    let (client, rec) = client();
+    push_download(
+        &client,
+        "fw.bin",
+        size,
+        md5_of(b"x"),
+        &format!("http://127.0.0.1:{}/bucket/fw.bin", store.port),
+    );
+    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
+    let err = bounded("an endless download", Duration::from_secs(60), move || {
+        download(&client, "fw.bin", &mut sink, &config(), None).unwrap_err()
+    });
+    assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Download, "fw.bin"),
+        -1,
+        "fw.bin",
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = store.sent.load(Ordering::SeqCst);
+    assert!(sent < 256 << 20, "the store got to send {sent} bytes");
+}
+
+#[test]
+fn a_store_sending_gigabytes_more_than_the_size_is_cut_off() {
+    gigabytes_more(None);
+}
+
+#[test]
+fn a_store_announcing_5_gib_for_a_1_mib_task_is_refused_at_once() {
+    gigabytes_more(Some(5 << 30));
+}
+
+#[test]
+fn a_206_with_the_right_range_but_an_endless_body_is_cut_off_at_the_size() {
+    let object = data(100_000, 3);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, obj.clone()).cut_after(30_000).into(),
+        _ => {
+            let mut longer = serve(&obj, r);
+            longer.body.extend_from_slice(&data(10 << 20, 4));
+            longer.close_delimited().into()
+        }
+    });
+    let dir = tempdir();
+    let (client, rec) = client();
+    push_download(
+        &client,
+        "fw.bin",
+        object.len() as u64,
+        md5_of(&object),
+        &server.url("/bucket/fw.bin?sig=1"),
+    );
+    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
+    let err = download(&client, "fw.bin", &mut sink, &config(), None).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin")["state"],
+        "fail"
+    );
+}
+
+#[test]
+fn a_flood_of_10000_pushes_stays_bounded_and_the_client_recovers() {
+    let (client, rec) = client();
+    let mut refused = 0;
+    for i in 0..10_000 {
+        let payload = task_json(&format!("f{i:05}.bin"), "3", MD5, "http://127.0.0.1:9/x");
+        if let Err(e) = client.handle_down_message(DOWN, payload.as_bytes()) {
+            assert_eq!(e.kind(), ErrorKind::TooManyTasks, "{e}");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 10_000 - MAX_TASKS);
+    assert!(rec.published().is_empty());
+    // Ending one task makes room for the next push.
+    client
+        .report_progress(
+            Direction::Download,
+            "f00000.bin",
+            &resmgr::protocol::up::Report {
+                state: resmgr::protocol::ProgressState::Fail,
+                percent: 0,
+                result_code: -1,
+                result_msg: "no thanks",
+            },
+        )
+        .unwrap();
+    let payload = task_json("after.bin", "3", MD5, "http://127.0.0.1:9/x");
+    client
+        .handle_down_message(DOWN, payload.as_bytes())
+        .unwrap();
+    assert!(client.task(Direction::Download, "after.bin").is_some());
+}
