@@ -330,11 +330,10 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         self.offset = sink.open(self.name, self.task, &mut self.hasher)?;
         self.last_checkpoint = (self.offset, Instant::now());
         self.note_progress();
-        let mut buf = vec![0u8; CHUNK];
         let mut jitter = Jitter::new();
         let mut retry = 0;
         loop {
-            match self.attempt(sink, &tls, deadline, &mut buf) {
+            match self.attempt(sink, &tls, deadline) {
                 Ok(()) => break,
                 Err(f) => {
                     let cancelled = self.task.cancel.is_cancelled();
@@ -426,7 +425,6 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         sink: &mut dyn DownloadSink,
         tls: &ureq::tls::TlsConfig,
         deadline: Option<Instant>,
-        buf: &mut [u8],
     ) -> std::result::Result<(), Failure> {
         let size = self.task.size;
         if self.offset == size && size > 0 {
@@ -512,6 +510,41 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
             }
         }
         let mut reader = response.body_mut().as_reader();
+        // The hash runs on its own thread, a few chunks behind the socket
+        // and the disk, so that receiving and hashing overlap on two
+        // cores. Buffers go round between the two threads: memory stays at
+        // PIPELINE chunks whatever the size.
+        const PIPELINE: usize = 4;
+        let mut hasher = std::mem::take(&mut self.hasher);
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(PIPELINE);
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+        for _ in 0..PIPELINE {
+            let _ = free_tx.send(vec![0u8; CHUNK]);
+        }
+        std::thread::scope(|scope| {
+            let hashing = scope.spawn(move || {
+                for (chunk, n) in full_rx {
+                    hasher.update(&chunk[..n]);
+                    let _ = free_tx.send(chunk);
+                }
+                hasher
+            });
+            let result = self.receive(sink, &mut reader, &what, size, &full_tx, &free_rx);
+            drop(full_tx);
+            self.hasher = hashing.join().expect("the hashing thread does not panic");
+            result
+        })
+    }
+
+    fn receive(
+        &mut self,
+        sink: &mut dyn DownloadSink,
+        reader: &mut dyn Read,
+        what: &str,
+        size: u64,
+        hash: &std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+        free: &std::sync::mpsc::Receiver<Vec<u8>>,
+    ) -> std::result::Result<(), Failure> {
         loop {
             if self.task.cancel.is_cancelled() {
                 return Err(Failure::fatal(Error::new(
@@ -519,6 +552,9 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
                     "cancelled",
                 )));
             }
+            let mut buf = free
+                .recv()
+                .expect("the hashing thread returns every buffer");
             // One byte more than is left, to notice a body that is too long.
             let want = (size - self.offset).saturating_add(1).min(buf.len() as u64) as usize;
             let n = match reader.read(&mut buf[..want]) {
@@ -529,7 +565,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
                         "cancelled",
                     )))
                 }
-                Err(e) => return Err(http::io_failure(&what, &e)),
+                Err(e) => return Err(http::io_failure(what, &e)),
             };
             if n == 0 {
                 if self.offset < size {
@@ -550,7 +586,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
                 )));
             }
             sink.write_at(self.offset, &buf[..n])?;
-            self.hasher.update(&buf[..n]);
+            let _ = hash.send((buf, n));
             self.offset += n as u64;
             self.note_progress();
             let (at, when) = self.last_checkpoint;

@@ -63,7 +63,7 @@ impl Default for TransferConfig {
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             ca_file: None,
-            checkpoint_bytes: 8 * 1024 * 1024,
+            checkpoint_bytes: 64 * 1024 * 1024,
             checkpoint_interval: Duration::from_secs(2),
         }
     }
