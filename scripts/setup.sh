@@ -9,6 +9,9 @@ CBINDGEN_VERSION=0.29.4
 # The S3-compatible object store the transfer tests run against; newer
 # versions need a newer rustc.
 S3S_FS_VERSION=0.14.1
+# The fuzzing driver (tests/sanitize/fuzz.sh); it runs on the stable
+# toolchain with RUSTC_BOOTSTRAP=1.
+CARGO_FUZZ_VERSION=0.13.2
 
 apt_packages=()
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -23,6 +26,27 @@ have mosquitto_pub || apt_packages+=(mosquitto-clients)
 [ -f /usr/include/mosquitto.h ] || apt_packages+=(libmosquitto-dev)
 have openssl || apt_packages+=(openssl)
 have curl || apt_packages+=(curl)
+# libfaketime: the clock-jump cases of the fault tests.
+have faketime || apt_packages+=(faketime)
+# gcc's sanitizer runtimes (tests/sanitize/c.sh, tests/stress/run.sh):
+# AddressSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer; g++ for
+# the libFuzzer runtime cargo-fuzz compiles.
+sanitizer_ok() {
+  local probe
+  probe=$(mktemp -d)
+  echo 'int main(void) { return 0; }' >"$probe/p.c"
+  gcc -fsanitize="$1" "$probe/p.c" -o "$probe/p" >/dev/null 2>&1
+  local rc=$?
+  rm -rf "$probe"
+  return $rc
+}
+if have gcc; then
+  sanitizer_ok address || apt_packages+=(libasan8)
+  sanitizer_ok undefined || apt_packages+=(libubsan1)
+  sanitizer_ok thread || apt_packages+=(libtsan2)
+else
+  apt_packages+=(libasan8 libubsan1 libtsan2)
+fi
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
   echo "setup: installing ${apt_packages[*]}" >&2
@@ -48,6 +72,10 @@ fi
 if ! cbindgen --version 2>/dev/null | grep -qx "cbindgen $CBINDGEN_VERSION"; then
   echo "setup: installing cbindgen $CBINDGEN_VERSION" >&2
   cargo install --quiet --locked cbindgen --version "=$CBINDGEN_VERSION"
+fi
+if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION"; then
+  echo "setup: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
+  cargo install --quiet --locked cargo-fuzz --version "=$CARGO_FUZZ_VERSION"
 fi
 if ! s3s-fs --version 2>/dev/null | grep -q "$S3S_FS_VERSION"; then
   echo "setup: installing s3s-fs $S3S_FS_VERSION (a few minutes, once)" >&2

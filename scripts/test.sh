@@ -5,13 +5,20 @@
 #   without default features) -> cargo test (workspace: library, platform;
 #   library without default features) -> cargo build
 #   --no-default-features -> CMake configure + build (build/, Release) ->
-#   ctest (C tests, valgrind, examples, header checks, install check).
+#   ctest (C tests, valgrind, examples, header checks, install check) ->
+#   fuzz targets (regressions replayed, then a short coverage-guided run
+#   each) -> C tests, examples and the stress test in an ASan+UBSan build
+#   (build-sanitize/) -> the stress test under valgrind memcheck, helgrind
+#   and ThreadSanitizer -> the FFI layer's unit tests under Miri
+#   (docs/RELIABILITY.md).
 #
 # Every step runs even when an earlier one failed (a fmt failure should not
 # hide a test failure); the script exits non-zero when any step failed and
 # ends with one line: "N passed, M failed".
 #
-# Environment: RESMGR_JOBS (default 2), RESMGR_BUILD_DIR (default build).
+# Environment: RESMGR_JOBS (default 2), RESMGR_BUILD_DIR (default build),
+# RESMGR_FUZZ_SECONDS (seconds per fuzz target, default 60),
+# RESMGR_SANITIZE_BUILD_DIR (default build-sanitize).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,7 +31,7 @@ build_dir=${RESMGR_BUILD_DIR:-build}
 locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 
-total=10
+total=14
 index=0
 passed=0
 failed=0
@@ -69,6 +76,10 @@ step "cargo build --no-default-features" cargo build "${locked[@]}" -p resmgr --
 step "cmake configure" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
 step "cmake build" cmake --build "$build_dir" -j "$jobs"
 step "ctest" in_dir "$build_dir" ctest --output-on-failure -j "$jobs" --timeout 900
+step "fuzz (${RESMGR_FUZZ_SECONDS:-60}s per target)" bash tests/sanitize/fuzz.sh
+step "ASan+UBSan: C tests, examples, stress" bash tests/sanitize/c.sh
+step "stress: memcheck, helgrind, ThreadSanitizer" bash tests/stress/run.sh memcheck,helgrind,tsan "$build_dir"
+step "Miri: FFI unit tests" bash tests/sanitize/miri.sh
 
 echo
 if [ "$failed" -gt 0 ]; then
