@@ -7,9 +7,12 @@ use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
-use md5::{Digest as _, Md5};
+
+use self::rfc1321::Md5;
 
 use crate::error::{Error, ErrorKind, Result};
+
+mod rfc1321;
 
 /// A 16-byte MD5 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -104,7 +107,6 @@ fn hex_value(c: u8) -> Option<u8> {
 #[derive(Clone, Default)]
 pub struct Md5Hasher {
     inner: Md5,
-    len: u64,
 }
 
 impl Md5Hasher {
@@ -116,28 +118,26 @@ impl Md5Hasher {
     /// Adds `data` to the hashed stream.
     pub fn update(&mut self, data: &[u8]) {
         self.inner.update(data);
-        self.len += data.len() as u64;
     }
 
     /// How many bytes have been hashed.
     pub fn len(&self) -> u64 {
-        self.len
+        self.inner.len()
     }
 
     /// True when no bytes have been hashed.
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.inner.len() == 0
     }
 
     /// The digest of everything hashed so far; the hasher starts over.
     pub fn finish_reset(&mut self) -> Md5Digest {
-        self.len = 0;
-        Md5Digest(self.inner.finalize_reset().into())
+        Md5Digest(self.inner.finalize_reset())
     }
 
     /// The digest of everything hashed.
     pub fn finish(self) -> Md5Digest {
-        Md5Digest(self.inner.finalize().into())
+        Md5Digest(self.inner.finalize())
     }
 }
 

@@ -58,8 +58,9 @@ echo "$cc -std=c99 -Wall -Wextra -Werror -pedantic main.c $pc_flags"
   "$here/main.c" -o "$work/resmgr-install-check-pkgconfig" $pc_flags
 "$work/resmgr-install-check-pkgconfig"
 
-# md-5's assembly object has no .note.GNU-stack; the link options shipped
-# with the package must keep the programs' stack non-executable.
+# The programs linked with the package's options must not have an
+# executable stack (an assembly object without .note.GNU-stack would give
+# them one).
 if command -v readelf >/dev/null; then
   for program in "$exe" "$work/resmgr-install-check-pkgconfig"; do
     if readelf -lW "$program" | grep -q 'GNU_STACK.*RWE'; then

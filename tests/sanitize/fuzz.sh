@@ -23,7 +23,7 @@ export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export RUSTC_BOOTSTRAP=1
 
 seconds=${RESMGR_FUZZ_SECONDS:-60}
-all_targets=(down_message c_abi download_response resume_state)
+all_targets=(down_message c_abi download_response resume_state md5_stream)
 if [ $# -gt 0 ]; then
   targets=("$@")
 else
@@ -49,6 +49,7 @@ options() {
     c_abi) echo "-max_len=8192 -timeout=10 -dict=dict/json.dict" ;;
     download_response) echo "-max_len=16384 -timeout=60 -dict=dict/download_response.dict" ;;
     resume_state) echo "-max_len=5000 -timeout=10 -dict=dict/json.dict" ;;
+    md5_stream) echo "-max_len=4096 -timeout=10" ;;
     *) echo "fuzz: unknown target $1" >&2; return 1 ;;
   esac
 }
