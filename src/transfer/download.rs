@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
 use super::resume::{sync_dir, NoFollow, ResumeState};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
@@ -511,29 +512,13 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         }
         let mut reader = response.body_mut().as_reader();
         // The hash runs on its own thread, a few chunks behind the socket
-        // and the disk, so that receiving and hashing overlap on two
-        // cores. Buffers go round between the two threads: memory stays at
-        // PIPELINE chunks whatever the size.
-        const PIPELINE: usize = 4;
-        let mut hasher = std::mem::take(&mut self.hasher);
-        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(PIPELINE);
-        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<u8>>();
-        for _ in 0..PIPELINE {
-            let _ = free_tx.send(vec![0u8; CHUNK]);
-        }
-        std::thread::scope(|scope| {
-            let hashing = scope.spawn(move || {
-                for (chunk, n) in full_rx {
-                    hasher.update(&chunk[..n]);
-                    let _ = free_tx.send(chunk);
-                }
-                hasher
-            });
-            let result = self.receive(sink, &mut reader, &what, size, &full_tx, &free_rx);
-            drop(full_tx);
-            self.hasher = hashing.join().expect("the hashing thread does not panic");
-            result
-        })
+        // and the disk (hashing.rs).
+        let hasher = std::mem::take(&mut self.hasher);
+        let (hasher, result) = with_hash_thread(hasher, |feed| {
+            self.receive(sink, &mut reader, &what, size, feed)
+        });
+        self.hasher = hasher;
+        result
     }
 
     fn receive(
@@ -542,8 +527,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         reader: &mut dyn Read,
         what: &str,
         size: u64,
-        hash: &std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
-        free: &std::sync::mpsc::Receiver<Vec<u8>>,
+        feed: &HashFeed<'_>,
     ) -> std::result::Result<(), Failure> {
         loop {
             if self.task.cancel.is_cancelled() {
@@ -552,9 +536,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
                     "cancelled",
                 )));
             }
-            let mut buf = free
-                .recv()
-                .expect("the hashing thread returns every buffer");
+            let mut buf = feed.buffer();
             // One byte more than is left, to notice a body that is too long.
             let want = (size - self.offset).saturating_add(1).min(buf.len() as u64) as usize;
             let n = match reader.read(&mut buf[..want]) {
@@ -586,7 +568,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
                 )));
             }
             sink.write_at(self.offset, &buf[..n])?;
-            let _ = hash.send((buf, n));
+            feed.hash(buf, n);
             self.offset += n as u64;
             self.note_progress();
             let (at, when) = self.last_checkpoint;

@@ -12,6 +12,7 @@
 //! they run and end the task with a `done` or `fail` report.
 
 pub mod download;
+mod hashing;
 pub mod http;
 pub mod resume;
 pub mod upload;

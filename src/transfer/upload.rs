@@ -1,7 +1,8 @@
 //! Uploads: PUT with an exact `Content-Length` and `Content-MD5`, streaming
-//! from a source in fixed-size chunks. The bytes are hashed as they go out;
-//! if they are not the bytes the task announced (the file changed after it
-//! was hashed), the last chunk is held back so the store never receives a
+//! from a source in fixed-size chunks. The bytes are hashed as they go out
+//! (on a second thread, beside the socket writes: hashing.rs); if they are
+//! not the bytes the task announced (the file changed after it was
+//! hashed), the last chunk is held back so the store never receives a
 //! wrong object, and the upload fails with an MD5 mismatch.
 
 use std::fs::File;
@@ -11,8 +12,9 @@ use std::time::Instant;
 use ureq::SendBody;
 
 use super::download::sleep_unless_cancelled;
+use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
-use super::{finish, ProgressFn, TransferConfig};
+use super::{finish, ProgressFn, TransferConfig, CHUNK};
 use crate::backoff::{delay, Jitter};
 use crate::client::{Client, ClientIo, TaskInfo};
 use crate::digest::Md5Hasher;
@@ -130,7 +132,8 @@ struct Body<'a, 'p, Io: ClientIo> {
     name: &'a str,
     task: &'a TaskInfo,
     source: &'a mut dyn UploadSource,
-    hasher: Md5Hasher,
+    /// Every byte handed to the request, in order.
+    hashing: &'a HashFeed<'a>,
     offset: u64,
     /// Why this body stopped the request, when it did.
     failure: Option<Error>,
@@ -147,7 +150,7 @@ impl<Io: ClientIo> Body<'_, '_, Io> {
     fn verify_complete(&mut self) -> Result<()> {
         let mut probe = [0u8; 1];
         let more = self.source.read_at(self.task.size, &mut probe).unwrap_or(0);
-        let got = self.hasher.clone().finish();
+        let got = self.hashing.digest();
         if more > 0 || got != self.task.md5 {
             return Err(Error::new(
                 ErrorKind::Md5Mismatch,
@@ -168,7 +171,7 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
             return Err(self.fail(Error::new(ErrorKind::Cancelled, "cancelled")));
         }
         let size = self.task.size;
-        let want = (size - self.offset).min(buf.len() as u64) as usize;
+        let want = (size - self.offset).min(buf.len().min(CHUNK) as u64) as usize;
         if want == 0 {
             return Ok(0);
         }
@@ -191,7 +194,9 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
             );
             return Err(self.fail(Error::new(ErrorKind::Md5Mismatch, msg)));
         }
-        self.hasher.update(&buf[..n]);
+        let mut copy = self.hashing.buffer();
+        copy[..n].copy_from_slice(&buf[..n]);
+        self.hashing.hash(copy, n);
         self.offset += n as u64;
         if self.offset == size {
             if let Err(e) = self.verify_complete() {
@@ -219,44 +224,47 @@ fn attempt<Io: ClientIo>(
     progress: &mut ProgressFn<'_>,
 ) -> std::result::Result<(), Failure> {
     let what = format!("upload '{}'", name.escape_debug());
-    let mut body = Body {
-        client,
-        name,
-        task,
-        source,
-        progress,
-        hasher: Md5Hasher::new(),
-        offset: 0,
-        failure: None,
-    };
-    if task.size == 0 {
-        // Nothing is read during the request: check the source up front.
-        body.verify_complete()?;
-    }
-    let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
-    let agent = http::agent(config, tls, deadline);
-    let interrupt = agent.clone();
-    task.cancel.set_interrupt(move || interrupt.shutdown());
-    if task.cancel.is_cancelled() {
-        return Err(Failure::fatal(Error::new(
-            ErrorKind::Cancelled,
-            "cancelled",
-        )));
-    }
-    let result = agent
-        .put(url)
-        .header("Content-Length", task.size.to_string())
-        .header("Content-MD5", task.md5.to_base64())
-        .header("Content-Type", "application/octet-stream")
-        // A store that refuses the request (expired signature) answers
-        // before the body; without this, a large body fills the socket,
-        // the write fails with EPIPE, and the 403 is never read.
-        .header("Expect", "100-continue")
-        .send(SendBody::from_reader(&mut body));
-    if let Some(e) = body.failure.take() {
-        return Err(Failure::fatal(e));
-    }
-    let mut response = result.map_err(|e| http::request_failure(&what, e))?;
+    let (_, outcome) = with_hash_thread(Md5Hasher::new(), |hashing| {
+        let mut body = Body {
+            client,
+            name,
+            task,
+            source,
+            progress,
+            hashing,
+            offset: 0,
+            failure: None,
+        };
+        if task.size == 0 {
+            // Nothing is read during the request: check the source up front.
+            body.verify_complete()?;
+        }
+        let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
+        let agent = http::agent(config, tls, deadline);
+        let interrupt = agent.clone();
+        task.cancel.set_interrupt(move || interrupt.shutdown());
+        if task.cancel.is_cancelled() {
+            return Err(Failure::fatal(Error::new(
+                ErrorKind::Cancelled,
+                "cancelled",
+            )));
+        }
+        let result = agent
+            .put(url)
+            .header("Content-Length", task.size.to_string())
+            .header("Content-MD5", task.md5.to_base64())
+            .header("Content-Type", "application/octet-stream")
+            // A store that refuses the request (expired signature) answers
+            // before the body; without this, a large body fills the socket,
+            // the write fails with EPIPE, and the 403 is never read.
+            .header("Expect", "100-continue")
+            .send(SendBody::from_reader(&mut body));
+        match body.failure.take() {
+            Some(e) => Err(Failure::fatal(e)),
+            None => Ok(result),
+        }
+    });
+    let mut response = outcome?.map_err(|e| http::request_failure(&what, e))?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
         return Ok(());
