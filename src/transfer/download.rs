@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
-use super::resume::{sync_dir, NoFollow, ResumeState};
+use super::resume::{start_writeback, sync_dir, NoFollow, ResumeState};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
 use crate::backoff::{delay, Jitter};
 use crate::cancel::CancelToken;
@@ -79,7 +79,14 @@ pub struct DirSink {
     state_path: PathBuf,
     file: Option<File>,
     state: Option<ResumeState>,
+    /// Where writeback was last started: bytes from here on are only in
+    /// the page cache.
+    written_back: u64,
 }
+
+/// How much a download writes before it asks the kernel to start writing
+/// it to disk (see [`start_writeback`]).
+const WRITEBACK_STEP: u64 = 8 * 1024 * 1024;
 
 impl DirSink {
     /// A sink for resource `name` in `dir`.
@@ -99,6 +106,7 @@ impl DirSink {
             state_path: dir.join(format!(".{name}.resmgr-state")),
             file: None,
             state: None,
+            written_back: 0,
         })
     }
 
@@ -128,6 +136,7 @@ impl DirSink {
             .open(&self.part_path)
             .map_err(|e| io_error("create", &self.part_path, &e))?;
         self.file = Some(file);
+        self.written_back = 0;
         Ok(())
     }
 
@@ -158,6 +167,7 @@ impl DirSink {
             left -= n as u64;
         }
         self.file = Some(file);
+        self.written_back = state.offset;
         Some(state.offset)
     }
 }
@@ -191,12 +201,20 @@ impl DownloadSink for DirSink {
     fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<()> {
         use std::os::unix::fs::FileExt;
         let path = self.part_path.clone();
-        self.file()?
-            .write_all_at(data, offset)
-            .map_err(|e| io_error("write", &path, &e))
+        let from = self.written_back;
+        let file = self.file()?;
+        file.write_all_at(data, offset)
+            .map_err(|e| io_error("write", &path, &e))?;
+        let end = offset + data.len() as u64;
+        if end >= from + WRITEBACK_STEP {
+            start_writeback(file, from, end - from);
+            self.written_back = end;
+        }
+        Ok(())
     }
 
     fn restart(&mut self) -> Result<()> {
+        self.written_back = 0;
         let path = self.part_path.clone();
         self.file()?
             .set_len(0)
