@@ -59,7 +59,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   fi
 
   # The size table: libresmgr.a per feature set, with the `firmware`
-  # profile of ../Cargo.toml (opt-level "s", lto, codegen-units 1,
+  # profile of ../Cargo.toml (opt-level "z", lto, codegen-units 1,
   # panic abort, strip). One target dir; each archive is copied out.
   mkdir -p "$libs"
   for set in core http mqtt full; do
@@ -70,7 +70,9 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
       full) feats=() ;;
     esac
     log "building libresmgr.a ($set, profile firmware)"
-    cargo build --quiet --locked -p resmgr --lib --profile firmware "${feats[@]}" \
+    # `cargo rustc --crate-type staticlib`, not `cargo build`: with the
+    # staticlib + rlib crate types of Cargo.toml, cargo drops `lto`.
+    cargo rustc --quiet --locked -p resmgr --lib --crate-type staticlib --profile firmware "${feats[@]}" \
       --target-dir "$tgt/firmware"
     cp "$tgt/firmware/firmware/libresmgr.a" "$libs/libresmgr-$set.a"
   done
@@ -90,7 +92,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
       esac
       log "building libresmgr.a ($set, profile firmware, nightly build-std)"
       if RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
-         cargo +nightly build --quiet --locked -p resmgr --lib --profile firmware "${feats[@]}" \
+         cargo +nightly rustc --quiet --locked -p resmgr --lib --crate-type staticlib --profile firmware "${feats[@]}" \
            -Zbuild-std=std,panic_abort --target "$host" --target-dir "$tgt/firmware-build-std"; then
         cp "$tgt/firmware-build-std/$host/firmware/libresmgr.a" "$libs/libresmgr-$set-buildstd.a"
       else

@@ -586,7 +586,8 @@ typedef struct resmgr_mqtt_options {
    */
   bool tls;
   /**
-   * PEM CA bundle for TLS; NULL for the built-in Mozilla roots.
+   * PEM CA bundle for TLS; NULL for the built-in Mozilla roots (feature
+   * `bundled-roots`, on by default), else the system's CA bundle.
    */
   const char *ca_file;
   /**
@@ -682,8 +683,9 @@ typedef struct resmgr_transfer_options {
    */
   uint32_t backoff_max_ms;
   /**
-   * PEM file of CA certificates to trust for https URLs instead of the
-   * built-in Mozilla roots; NULL for the built-in roots. Copied.
+   * PEM file of CA certificates to trust for https URLs. NULL: the
+   * built-in Mozilla roots (feature `bundled-roots`, on by default), else
+   * the system's CA bundle. Copied.
    */
   const char *ca_file;
 } resmgr_transfer_options;

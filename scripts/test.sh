@@ -4,7 +4,7 @@
 #   setup (tools) -> cargo fmt --check -> clippy (workspace / library
 #   without default features) -> cargo test (workspace: library, platform;
 #   library without default features) -> cargo build
-#   --no-default-features -> CMake configure + build (build/, Release) ->
+#   --no-default-features -> TLS tests without the bundled roots -> CMake configure + build (build/, Release) ->
 #   ctest (C tests, valgrind, examples, header checks, install check) ->
 #   fuzz targets (regressions replayed, then a short coverage-guided run
 #   each) -> C tests, examples and the stress test in an ASan+UBSan build
@@ -73,6 +73,9 @@ step "cargo clippy --no-default-features" cargo clippy "${locked[@]}" -p resmgr 
 step "cargo test" cargo test "${locked[@]}" --workspace
 step "cargo test --no-default-features" cargo test "${locked[@]}" -p resmgr --no-default-features
 step "cargo build --no-default-features" cargo build "${locked[@]}" -p resmgr --no-default-features
+# Without the bundled Mozilla roots: a configured CA file still works, no
+# CA file falls back to the system bundle, a private CA is still refused.
+step "cargo test TLS without bundled-roots" cargo test "${locked[@]}" -p resmgr --no-default-features --features http,mqtt --test transfer_tls --test hostile_tls
 step "cmake configure" cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release
 step "cmake build" cmake --build "$build_dir" -j "$jobs"
 step "ctest" in_dir "$build_dir" ctest --output-on-failure -j "$jobs" --timeout 900

@@ -36,7 +36,8 @@ pub struct resmgr_mqtt_options {
     pub port: u16,
     /// MQTT over TLS, certificate and host name verified.
     pub tls: bool,
-    /// PEM CA bundle for TLS; NULL for the built-in Mozilla roots.
+    /// PEM CA bundle for TLS; NULL for the built-in Mozilla roots (feature
+    /// `bundled-roots`, on by default), else the system's CA bundle.
     pub ca_file: *const c_char,
     /// The device secret (base64) for the platform's key authentication;
     /// NULL to use `username`/`password` as given. Never logged.

@@ -36,8 +36,9 @@ pub struct resmgr_transfer_options {
     pub backoff_initial_ms: u32,
     /// Longest delay between retries (default 30000).
     pub backoff_max_ms: u32,
-    /// PEM file of CA certificates to trust for https URLs instead of the
-    /// built-in Mozilla roots; NULL for the built-in roots. Copied.
+    /// PEM file of CA certificates to trust for https URLs. NULL: the
+    /// built-in Mozilla roots (feature `bundled-roots`, on by default), else
+    /// the system's CA bundle. Copied.
     pub ca_file: *const c_char,
 }
 

@@ -35,7 +35,8 @@ pub struct MqttConfig {
     pub port: u16,
     /// MQTT over TLS (certificate and host name verified).
     pub tls: bool,
-    /// PEM CA bundle for TLS instead of the built-in Mozilla roots.
+    /// PEM CA bundle for TLS; `None`: the built-in Mozilla roots (feature
+    /// `bundled-roots`, on by default), else the system's CA bundle.
     pub ca_file: Option<PathBuf>,
     /// Client id, username and password.
     pub credentials: Credentials,
@@ -112,9 +113,9 @@ fn tls_transport(config: &MqttConfig) -> Result<Transport> {
     use rustls::pki_types::CertificateDer;
     let tls_error = |msg: String| Error::new(ErrorKind::Tls, msg);
     let mut roots = rustls::RootCertStore::empty();
-    match &config.ca_file {
+    match crate::tls::ca_file(config.ca_file.as_deref()) {
         Some(path) => {
-            let certs = CertificateDer::pem_file_iter(path)
+            let certs = CertificateDer::pem_file_iter(&path)
                 .map_err(|e| tls_error(format!("cannot read CA file '{}': {e}", path.display())))?;
             for cert in certs {
                 let cert = cert.map_err(|e| {
@@ -134,7 +135,16 @@ fn tls_transport(config: &MqttConfig) -> Result<Transport> {
                 )));
             }
         }
+        #[cfg(feature = "bundled-roots")]
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        #[cfg(not(feature = "bundled-roots"))]
+        None => {
+            return Err(tls_error(
+                "no CA file given and no system CA bundle found \
+                 (or build with the bundled-roots feature)"
+                    .into(),
+            ))
+        }
     }
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let tls = rustls::ClientConfig::builder_with_provider(provider)

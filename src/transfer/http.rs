@@ -44,12 +44,20 @@ impl From<Error> for Failure {
     }
 }
 
-/// Loads the trusted roots: the CA file when configured, else webpki's.
+/// Loads the trusted roots: the CA file when configured, else webpki's
+/// (feature `bundled-roots`) or the system's CA bundle. With none of them,
+/// plain `http://` still works and every `https://` certificate is refused.
 pub(crate) fn tls_config(config: &TransferConfig) -> Result<TlsConfig> {
-    let Some(path) = &config.ca_file else {
-        return Ok(TlsConfig::builder().build());
+    let builder = TlsConfig::builder().unversioned_rustls_crypto_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ));
+    let Some(path) = crate::tls::ca_file(config.ca_file.as_deref()) else {
+        #[cfg(feature = "bundled-roots")]
+        return Ok(builder.root_certs(RootCerts::WebPki).build());
+        #[cfg(not(feature = "bundled-roots"))]
+        return Ok(builder.root_certs(RootCerts::new_with_certs(&[])).build());
     };
-    let pem = std::fs::read(path).map_err(|e| {
+    let pem = std::fs::read(&path).map_err(|e| {
         Error::new(
             ErrorKind::Tls,
             format!("cannot read CA file '{}': {e}", path.display()),
@@ -74,7 +82,7 @@ pub(crate) fn tls_config(config: &TransferConfig) -> Result<TlsConfig> {
             format!("CA file '{}' holds no certificate", path.display()),
         ));
     }
-    Ok(TlsConfig::builder()
+    Ok(builder
         .root_certs(RootCerts::new_with_certs(&certs))
         .build())
 }

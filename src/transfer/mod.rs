@@ -44,8 +44,9 @@ pub struct TransferConfig {
     pub backoff_initial: Duration,
     /// Longest delay between retries.
     pub backoff_max: Duration,
-    /// PEM file of CA certificates to trust instead of the built-in
-    /// (Mozilla/webpki) roots.
+    /// PEM file of CA certificates to trust. `None`: the built-in
+    /// (Mozilla/webpki) roots with feature `bundled-roots` (on by default),
+    /// else the system's CA bundle.
     pub ca_file: Option<PathBuf>,
     /// A download's progress is made durable (file synced, resume state
     /// saved) after at least this many new bytes...
