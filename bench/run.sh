@@ -62,11 +62,12 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   # profile of ../Cargo.toml (opt-level "z", lto, codegen-units 1,
   # panic abort, strip). One target dir; each archive is copied out.
   mkdir -p "$libs"
-  for set in core http mqtt full; do
+  for set in core http mqtt full-noroots full; do
     case $set in
       core) feats=(--no-default-features) ;;
       http) feats=(--no-default-features --features http) ;;
       mqtt) feats=(--no-default-features --features mqtt) ;;
+      full-noroots) feats=(--no-default-features --features http,mqtt) ;;
       full) feats=() ;;
     esac
     log "building libresmgr.a ($set, profile firmware)"
@@ -83,11 +84,12 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   host="$(rustc -vV | sed -n 's/^host: //p')"
   if cargo +nightly --version >/dev/null 2>&1 \
      && [ -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ]; then
-    for set in core http mqtt full; do
+    for set in core http mqtt full-noroots full; do
       case $set in
         core) feats=(--no-default-features) ;;
         http) feats=(--no-default-features --features http) ;;
         mqtt) feats=(--no-default-features --features mqtt) ;;
+        full-noroots) feats=(--no-default-features --features http,mqtt) ;;
         full) feats=() ;;
       esac
       log "building libresmgr.a ($set, profile firmware, nightly build-std)"
@@ -116,7 +118,7 @@ fi
 # --- run -------------------------------------------------------------------
 mkdir -p "$here/results"
 args=(run --data "$data" --out "$here/results/latest.md" --footprint-c "$here/footprint/minimal.c")
-for set in core http mqtt full; do
+for set in core http mqtt full-noroots full; do
   [ -f "$libs/libresmgr-$set.a" ] && args+=(--lib "$set=$libs/libresmgr-$set.a")
   [ -f "$libs/libresmgr-$set-buildstd.a" ] && args+=(--lib "$set@build-std=$libs/libresmgr-$set-buildstd.a")
 done

@@ -695,7 +695,7 @@ fn footprint(ctx: &mut Ctx) -> Result<(), String> {
             .find(|(n, _)| n == name)
             .map(|(_, p)| p.clone())
     };
-    for set in ["core", "http", "mqtt", "full"] {
+    for set in ["core", "http", "mqtt", "full-noroots", "full"] {
         let Some(stable) = lib(ctx, set) else {
             continue;
         };
@@ -715,7 +715,16 @@ fn footprint(ctx: &mut Ctx) -> Result<(), String> {
                 None,
                 "--no-default-features --features mqtt",
             ),
-            _ => (&[], Some(2_000_000), "default features (http, mqtt)"),
+            "full-noroots" => (
+                &[],
+                None,
+                "--no-default-features --features http,mqtt",
+            ),
+            _ => (
+                &[],
+                Some(2_000_000),
+                "default features (http, mqtt, bundled-roots)",
+            ),
         };
         let pie = stripped_size(&c, Some(&stable), defines, &[], &out_dir.join(set))?;
         let nopie = stripped_size(
