@@ -715,11 +715,7 @@ fn footprint(ctx: &mut Ctx) -> Result<(), String> {
                 None,
                 "--no-default-features --features mqtt",
             ),
-            "full-noroots" => (
-                &[],
-                None,
-                "--no-default-features --features http,mqtt",
-            ),
+            "full-noroots" => (&[], None, "--no-default-features --features http,mqtt"),
             _ => (
                 &[],
                 Some(2_000_000),

@@ -23,7 +23,8 @@ pub struct Run {
     /// User and system CPU of the child (and its waited-for children).
     pub user: f64,
     pub sys: f64,
-    /// Peak resident set, KiB.
+    /// Peak resident set of the child's own program, KiB (see
+    /// [`PeakRss`]; 0 when it ended before the first sample).
     pub maxrss_kib: u64,
     pub stdout: String,
 }
@@ -60,11 +61,13 @@ pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Result<Run, String>
         s
     });
     let pid = child.id() as libc::pid_t;
+    let peak = PeakRss::watch(child.id());
     let mut status = 0;
     // SAFETY: plain wait4 on our own child; rusage is written by the kernel.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     let wall = start.elapsed().as_secs_f64();
+    let maxrss_kib = peak.stop();
     let stdout = reader.join().unwrap_or_default();
     if r != pid {
         return Err(format!("wait4 failed for {what}"));
@@ -79,9 +82,54 @@ pub fn run(mut cmd: impl std::borrow::BorrowMut<Command>) -> Result<Run, String>
         wall,
         user: tv(usage.ru_utime),
         sys: tv(usage.ru_stime),
-        maxrss_kib: usage.ru_maxrss as u64,
+        maxrss_kib,
         stdout,
     })
+}
+
+/// The peak RSS of a child's program, sampled from `/proc/PID/status`
+/// (`VmHWM`, the high-water mark of its address space) every 2 ms.
+///
+/// Not `ru_maxrss` from `wait4`: Linux folds the high-water mark of the
+/// address space a process had before `exec` into it, and a child spawned
+/// by `posix_spawn` (vfork) had the bench's own address space, so every
+/// child smaller than the bench reported the bench's peak (all four
+/// figure-4 runs read the same 4,980 KiB). `VmHWM` belongs to the address
+/// space `exec` created, which is the program's alone; `spawn` returns
+/// only after the `exec`.
+pub struct PeakRss {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    sampler: std::thread::JoinHandle<u64>,
+}
+
+impl PeakRss {
+    pub fn watch(pid: u32) -> PeakRss {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let path = format!("/proc/{pid}/status");
+        let sampler = std::thread::spawn(move || {
+            let mut peak = 0;
+            while !flag.load(Ordering::Relaxed) {
+                let hwm = std::fs::read_to_string(&path).ok().and_then(|s| {
+                    s.lines()
+                        .find_map(|l| l.strip_prefix("VmHWM:"))
+                        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                });
+                // A zombie (ended, not yet reaped) has no VmHWM line.
+                peak = peak.max(hwm.unwrap_or(0));
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+            peak
+        });
+        PeakRss { stop, sampler }
+    }
+
+    /// Stops sampling (call right after reaping) and returns the peak, KiB.
+    pub fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.sampler.join().unwrap_or(0)
+    }
 }
 
 /// A command for `program` with `args`.
