@@ -55,7 +55,16 @@ impl HashFeed<'_> {
             Feed::Thread { free, .. } => free
                 .recv()
                 .expect("the hashing thread gives back every buffer until the feed is dropped"),
-            Feed::Inline(in_place) => std::mem::take(&mut *in_place.spare.borrow_mut()),
+            Feed::Inline(in_place) => {
+                let spare = std::mem::take(&mut *in_place.spare.borrow_mut());
+                // Empty when a mover dropped its buffer instead of handing
+                // it over (it gave up on the chunk).
+                if spare.is_empty() {
+                    vec![0u8; CHUNK]
+                } else {
+                    spare
+                }
+            }
         }
     }
 
