@@ -31,7 +31,8 @@ build_dir=${RESMGR_BUILD_DIR:-build}
 locked=()
 [ -f Cargo.lock ] && locked=(--locked)
 
-total=14
+# The number of steps: every line of this script that starts with "step ".
+total=$(grep -c '^step "' "${BASH_SOURCE[0]}")
 index=0
 passed=0
 failed=0
