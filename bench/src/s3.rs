@@ -1,14 +1,13 @@
-//! The s3s-fs object store on a loopback port and a SigV4 query-string
-//! presigner for it (written after tests/support/s3.rs, which the bench
-//! cannot import).
+//! The s3s-fs object store on a loopback port, with URLs presigned by the
+//! tests' SigV4 presigner (tests/support/sigv4.rs, included by path).
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+#[path = "../../tests/support/sigv4.rs"]
+mod sigv4;
 
 const ACCESS_KEY: &str = "RESMGRBENCHACCESSKEY";
 const SECRET_KEY: &str = "resmgr/bench+secret/key0123456789";
@@ -80,13 +79,16 @@ impl S3Fs {
 
     /// A presigned URL for `method` on `bucket/key`, valid for an hour.
     pub fn presign(&self, method: &str, bucket: &str, key: &str) -> String {
-        presign(
+        sigv4::presign(&sigv4::Presign {
             method,
-            &self.addr.to_string(),
-            &format!("/{bucket}/{key}"),
-            Duration::from_secs(3600),
-            SystemTime::now(),
-        )
+            authority: &self.addr.to_string(),
+            path: &format!("/{bucket}/{key}"),
+            access_key: ACCESS_KEY,
+            secret_key: SECRET_KEY,
+            region: REGION,
+            expires: Duration::from_secs(3600),
+            at: SystemTime::now(),
+        })
     }
 }
 
@@ -95,83 +97,4 @@ impl Drop for S3Fs {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn uri_encode(s: &str, keep_slash: bool) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `(YYYYMMDD, YYYYMMDDTHHMMSSZ)` in UTC.
-fn amz_dates(t: SystemTime) -> (String, String) {
-    let secs = t.duration_since(UNIX_EPOCH).unwrap().as_secs();
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let date = format!("{year:04}{month:02}{day:02}");
-    let stamp = format!(
-        "{date}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    (date, stamp)
-}
-
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
-    mac.update(data);
-    mac.finalize().into_bytes().to_vec()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// SigV4 query-string presigning (`X-Amz-SignedHeaders=host`).
-fn presign(method: &str, authority: &str, path: &str, expires: Duration, at: SystemTime) -> String {
-    let (date, stamp) = amz_dates(at);
-    let scope = format!("{date}/{REGION}/s3/aws4_request");
-    let mut query = [
-        ("X-Amz-Algorithm", "AWS4-HMAC-SHA256".to_owned()),
-        ("X-Amz-Credential", format!("{ACCESS_KEY}/{scope}")),
-        ("X-Amz-Date", stamp.clone()),
-        ("X-Amz-Expires", expires.as_secs().to_string()),
-        ("X-Amz-SignedHeaders", "host".to_owned()),
-    ];
-    query.sort_by(|a, b| a.0.cmp(b.0));
-    let canonical_query = query
-        .iter()
-        .map(|(k, v)| format!("{}={}", uri_encode(k, false), uri_encode(v, false)))
-        .collect::<Vec<_>>()
-        .join("&");
-    let canonical_path = uri_encode(path, true);
-    let request = format!(
-        "{method}\n{canonical_path}\n{canonical_query}\nhost:{authority}\n\nhost\nUNSIGNED-PAYLOAD"
-    );
-    let to_sign = format!(
-        "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
-        hex(&Sha256::digest(request.as_bytes()))
-    );
-    let mut key = hmac(format!("AWS4{SECRET_KEY}").as_bytes(), date.as_bytes());
-    for part in [REGION, "s3", "aws4_request"] {
-        key = hmac(&key, part.as_bytes());
-    }
-    let signature = hex(&hmac(&key, to_sign.as_bytes()));
-    format!("http://{authority}{canonical_path}?{canonical_query}&X-Amz-Signature={signature}")
 }

@@ -8,6 +8,7 @@
 
 pub mod fault;
 pub mod s3;
+pub mod sigv4;
 pub mod tls;
 
 use std::path::{Path, PathBuf};
