@@ -11,7 +11,6 @@
 
 use std::cell::RefCell;
 use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::sync::Mutex;
 
 use super::CHUNK;
 use crate::digest::{Md5Digest, Md5Hasher};
@@ -110,21 +109,15 @@ pub(crate) fn with_hash_thread<R>(
     for _ in 0..PIPELINE {
         let _ = give_back.send(vec![0u8; CHUNK]);
     }
-    // The thread takes the hasher from here when it starts; when it cannot
-    // start, the hasher is still here and hashing happens in place.
-    let slot = Mutex::new(Some(hasher));
-    let take = |slot: &Mutex<Option<Md5Hasher>>| {
-        slot.lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .take()
-            .unwrap_or_default()
-    };
+    // The thread hashes into a copy (an MD5 state is under 100 bytes); the
+    // original stays here for hashing in place if no thread can start.
+    let for_thread = hasher.clone();
     std::thread::scope(|scope| {
         let started = std::thread::Builder::new()
             .name("resmgr-md5".into())
             .stack_size(STACK)
-            .spawn_scoped(scope, || {
-                let mut hasher = take(&slot);
+            .spawn_scoped(scope, move || {
+                let mut hasher = for_thread;
                 for job in job_queue {
                     match job {
                         Job::Chunk(buf, n) => {
@@ -150,7 +143,7 @@ pub(crate) fn with_hash_thread<R>(
                     .expect("the hashing thread does not panic: it only hashes and sends");
                 (hasher, result)
             }
-            Err(_) => hash_in_place(take(&slot), mover),
+            Err(_) => hash_in_place(hasher, mover),
         }
     })
 }
