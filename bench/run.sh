@@ -58,18 +58,23 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     log "resmgr-device does not build: its memory figure will be skipped"
   fi
 
-  # The size table: libresmgr.a per feature set, with the `firmware`
-  # profile of ../Cargo.toml (opt-level "z", lto, codegen-units 1,
-  # panic abort, strip). One target dir; each archive is copied out.
-  mkdir -p "$libs"
-  for set in core http mqtt full-noroots full; do
-    case $set in
+  # set_features SET: the cargo feature flags of a size-table set, in feats.
+  set_features() {
+    case $1 in
       core) feats=(--no-default-features) ;;
       http) feats=(--no-default-features --features http) ;;
       mqtt) feats=(--no-default-features --features mqtt) ;;
       full-noroots) feats=(--no-default-features --features http,mqtt) ;;
       full) feats=() ;;
     esac
+  }
+
+  # The size table: libresmgr.a per feature set, with the `firmware`
+  # profile of ../Cargo.toml (opt-level "z", lto, codegen-units 1,
+  # panic abort, strip). One target dir; each archive is copied out.
+  mkdir -p "$libs"
+  for set in core http mqtt full-noroots full; do
+    set_features "$set"
     log "building libresmgr.a ($set, profile firmware)"
     # `cargo rustc --crate-type staticlib`, not `cargo build`: with the
     # staticlib + rlib crate types of Cargo.toml, cargo drops `lto`.
@@ -85,13 +90,7 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
   if cargo +nightly --version >/dev/null 2>&1 \
      && [ -d "$(rustc +nightly --print sysroot)/lib/rustlib/src/rust/library" ]; then
     for set in core http mqtt full-noroots full; do
-      case $set in
-        core) feats=(--no-default-features) ;;
-        http) feats=(--no-default-features --features http) ;;
-        mqtt) feats=(--no-default-features --features mqtt) ;;
-        full-noroots) feats=(--no-default-features --features http,mqtt) ;;
-        full) feats=() ;;
-      esac
+      set_features "$set"
       log "building libresmgr.a ($set, profile firmware, nightly build-std)"
       if RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort" \
          cargo +nightly rustc --quiet --locked -p resmgr --lib --crate-type staticlib --profile firmware "${feats[@]}" \
