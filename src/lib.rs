@@ -1,8 +1,8 @@
 //! resmgr: the device side of IoT resource management.
 //!
 //! Layers, top to bottom (see README "Architecture"):
-//! - [`ffi`]: the C ABI, the only module with `unsafe` (besides one
-//!   integer-only system call, `transfer::resume::start_writeback`);
+//! - [`ffi`]: the C ABI, the only module with `unsafe` (besides a few
+//!   small system calls in `transfer/sys.rs`);
 //! - [`client`]: a sans-IO state machine of upload and download tasks;
 //! - [`protocol`]: topics and JSON messages, validated;
 //! - [`digest`]: streaming MD5 in hex and base64 forms.

@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
-use super::resume::{start_writeback, sync_dir, NoFollow, ResumeState};
+use super::resume::{open_in_dir, sync_dir, ResumeState};
+use super::sys::{effective_uid, start_writeback};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
 use crate::backoff::{delay, Jitter};
 use crate::cancel::CancelToken;
@@ -129,12 +130,11 @@ impl DirSink {
     fn fresh(&mut self) -> Result<()> {
         let _ = fs::remove_file(&self.state_path);
         let _ = fs::remove_file(&self.part_path);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&self.part_path)
-            .map_err(|e| io_error("create", &self.part_path, &e))?;
+        let file = open_in_dir(
+            OpenOptions::new().read(true).write(true).create_new(true),
+            &self.part_path,
+        )
+        .map_err(|e| io_error("create", &self.part_path, &e))?;
         self.file = Some(file);
         self.written_back = 0;
         Ok(())
@@ -142,14 +142,18 @@ impl DirSink {
 
     /// Reopens a partial file recorded in a matching state, trimmed to its
     /// durable length, and rehashes it. `None` when it cannot be resumed.
+    ///
+    /// Only a partial this process's user could have made is resumed: a
+    /// regular file with one name, owned by that user. A hard link to
+    /// another file, or another user's file, planted at the partial path
+    /// with a forged state would otherwise be truncated and overwritten; it
+    /// is left alone and a fresh partial replaces its name.
     fn reopen(&mut self, state: &ResumeState, hasher: &mut Md5Hasher) -> Option<u64> {
-        let mut file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .custom_flags_nofollow()
-            .open(&self.part_path)
-            .ok()?;
-        if !file.metadata().ok()?.is_file() || file.metadata().ok()?.len() < state.offset {
+        use std::os::unix::fs::MetadataExt;
+        let mut file =
+            open_in_dir(OpenOptions::new().read(true).write(true), &self.part_path).ok()?;
+        let meta = file.metadata().ok()?;
+        if meta.nlink() != 1 || meta.uid() != effective_uid() || meta.len() < state.offset {
             return None;
         }
         // Bytes past the durable offset may be torn by a crash: drop them.

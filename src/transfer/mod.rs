@@ -15,6 +15,7 @@ pub mod download;
 mod hashing;
 pub mod http;
 pub mod resume;
+mod sys;
 pub mod upload;
 
 use std::path::PathBuf;

@@ -85,11 +85,7 @@ impl ResumeState {
     /// Reads the state at `path`; `None` when there is none or it is
     /// unreadable or invalid (the partial file is then started over).
     pub fn load(path: &Path) -> Option<ResumeState> {
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags_nofollow()
-            .open(path)
-            .ok()?;
+        let file = open_in_dir(OpenOptions::new().read(true), path).ok()?;
         let mut bytes = Vec::new();
         file.take(MAX_STATE_LEN + 1).read_to_end(&mut bytes).ok()?;
         ResumeState::parse(&bytes).ok()
@@ -104,10 +100,7 @@ impl ResumeState {
         let tmp = std::path::PathBuf::from(tmp);
         // A leftover (or planted symlink) is removed, never followed.
         let _ = fs::remove_file(&tmp);
-        let written = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
+        let written = open_in_dir(OpenOptions::new().write(true).create_new(true), &tmp)
             .and_then(|mut f| {
                 f.write_all(&self.to_bytes())?;
                 f.sync_all()
@@ -121,57 +114,38 @@ impl ResumeState {
     }
 }
 
-/// Opening without following a symlink at the last path component.
-pub(crate) trait NoFollow {
-    fn custom_flags_nofollow(&mut self) -> &mut Self;
-}
-
-impl NoFollow for OpenOptions {
-    fn custom_flags_nofollow(&mut self) -> &mut Self {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            self.custom_flags(libc::O_NOFOLLOW)
-        }
-        #[cfg(not(unix))]
-        {
-            self
-        }
-    }
-}
-
-/// Asks the kernel to start writing `len` bytes at `offset` of `file` to
-/// disk, without waiting for them. A hint: the next checkpoint's
-/// `fdatasync` then finds most of the data already written instead of
-/// stalling the download while all of it goes to disk (BENCHMARKS.md,
-/// figure 3). Linux only; elsewhere it does nothing.
-#[allow(unsafe_code)]
-pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
-    #[cfg(target_os = "linux")]
+/// Opens `path`, a file of the download directory, with `options`: never
+/// through a symlink at its last component (`O_NOFOLLOW`), never blocking
+/// (`O_NONBLOCK`: opening a FIFO would wait for a writer, reading one for
+/// data, before any timeout or cancel applies), and only a regular file
+/// (anything else is refused with `InvalidInput`). Files in the download
+/// directory can be planted by anyone who can write to it.
+pub(crate) fn open_in_dir(options: &mut OpenOptions, path: &Path) -> std::io::Result<File> {
+    #[cfg(unix)]
     {
-        use std::os::fd::AsRawFd;
-        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-            return;
-        };
-        // SAFETY: sync_file_range takes integers only and touches no memory
-        // of ours; the descriptor stays open while `file` is borrowed. The
-        // result is ignored on purpose: a failed hint costs nothing, and
-        // the checkpoint's fdatasync reports every real write error.
-        unsafe {
-            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-        }
+        use std::os::unix::fs::OpenOptionsExt;
+        options.custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK);
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        let _ = (file, offset, len);
+    let file = options.open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
     }
+    Ok(file)
 }
 
 /// Syncs a directory so a rename in it survives a power cut.
 pub(crate) fn sync_dir(dir: &Path) -> std::io::Result<()> {
     #[cfg(unix)]
     {
-        File::open(dir)?.sync_all()
+        use std::os::unix::fs::OpenOptionsExt;
+        OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_DIRECTORY | libc::O_NONBLOCK)
+            .open(dir)?
+            .sync_all()
     }
     #[cfg(not(unix))]
     {

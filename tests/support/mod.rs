@@ -344,3 +344,26 @@ pub fn assert_fail_with_text(report: &Value, code: i32, needle: &str) {
         "result_msg {msg:?} should mention {needle:?}"
     );
 }
+
+/// Whether a test that needs `what` can run (`ok`). When it cannot: under
+/// `CI=true` the test fails (a test that cannot run must not pass there);
+/// elsewhere it says SKIPPED on stderr and the caller returns.
+pub fn can_run(what: &str, ok: bool) -> bool {
+    if ok {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "this test cannot run here ({what} is not possible) and CI=true: failing instead of skipping"
+    );
+    eprintln!("SKIPPED: {what} is not possible here (the test fails instead under CI=true)");
+    false
+}
+
+/// Whether the test process runs as root (owns the right to chown and
+/// mount), judged by the owner of a file it creates.
+pub fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let probe = tempfile::NamedTempFile::new().expect("temporary file");
+    probe.as_file().metadata().expect("fstat").uid() == 0
+}

@@ -1,0 +1,40 @@
+//! The few system calls the transfer engine makes that the standard library
+//! has no safe wrapper for (on the library's minimum Rust version), each in
+//! a small safe function. Besides `src/ffi/`, this is the only `unsafe`
+//! code of the library: integers and descriptors go in, integers come out,
+//! and no memory of ours is handed over except one local integer.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+
+/// Asks the kernel to start writing `len` bytes at `offset` of `file` to
+/// disk, without waiting for them. A hint: the next checkpoint's
+/// `fdatasync` then finds most of the data already written instead of
+/// stalling the download while all of it goes to disk (BENCHMARKS.md,
+/// figure 3). Linux only; elsewhere it does nothing.
+pub(crate) fn start_writeback(file: &File, offset: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+            return;
+        };
+        // SAFETY: sync_file_range takes integers only and touches no memory
+        // of ours; the descriptor stays open while `file` is borrowed. The
+        // result is ignored on purpose: a failed hint costs nothing, and
+        // the checkpoint's fdatasync reports every real write error.
+        unsafe {
+            libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = (file, offset, len);
+    }
+}
+
+/// The process's effective user id: the owner of every file it creates.
+pub(crate) fn effective_uid() -> u32 {
+    // SAFETY: geteuid takes nothing, cannot fail and touches no memory.
+    unsafe { libc::geteuid() }
+}

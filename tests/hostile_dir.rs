@@ -1,0 +1,230 @@
+//! A hostile co-user of the download directory (issue 10's audit): files
+//! planted at the partial, state and lock paths — FIFOs, hard links to
+//! other files, files of another user, a partial swapped mid-download —
+//! and a second download of the same name at the same time. The download
+//! never hangs on them, never writes through them, and never puts bytes it
+//! did not verify at the final path.
+#![cfg(feature = "http")]
+
+mod support;
+
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use resmgr::protocol::Direction;
+use resmgr::transfer::download::{download, DirSink};
+use resmgr::transfer::resume::ResumeState;
+use resmgr::transfer::TransferConfig;
+use resmgr::{ErrorKind, Result};
+use support::fault::{FaultServer, Request};
+use support::*;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// Makes a FIFO at `path` with mkfifo(1).
+fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo")
+        .success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// A resume state claiming that the partial of `object` holds `offset`
+/// bytes.
+fn forge_state(dir: &Path, name: &str, object: &[u8], offset: u64) {
+    ResumeState {
+        name: name.into(),
+        size: object.len() as u64,
+        md5: md5_of(object),
+        offset,
+    }
+    .save(&state_path(dir, name))
+    .unwrap();
+}
+
+/// Pushes `name` of `object` served by `server` and downloads it into
+/// `dir` on another thread (bounded by [`LIMIT`], so a hang fails the
+/// test), with a total time limit of 2 s and a cancel after 3 s as the
+/// audit had them. Returns the outcome, the reports and the progress seen.
+fn download_bounded(
+    server: &FaultServer,
+    dir: &Path,
+    name: &'static str,
+    object: &[u8],
+) -> (Result<()>, std::sync::Arc<Recorder>, Vec<u64>) {
+    let (client, rec) = client();
+    push_download(
+        &client,
+        name,
+        object.len() as u64,
+        md5_of(object),
+        &server.url(&format!("/bucket/{name}?sig=1")),
+    );
+    let config = TransferConfig {
+        total_timeout: Some(Duration::from_secs(2)),
+        ..config()
+    };
+    let canceller = {
+        let client = client.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(3));
+            let _ = client.cancel(Direction::Download, name);
+        })
+    };
+    let dir = dir.to_owned();
+    let (result, seen) = bounded("a download into a hostile directory", LIMIT, move || {
+        let mut seen = Vec::new();
+        let mut progress = |done: u64, _: u64| seen.push(done);
+        let result = DirSink::new(&dir, name)
+            .and_then(|mut sink| download(&client, name, &mut sink, &config, Some(&mut progress)));
+        (result, seen)
+    });
+    canceller.join().unwrap();
+    (result, rec, seen)
+}
+
+fn ranges(requests: &[Request]) -> Vec<Option<u64>> {
+    requests.iter().map(Request::range_start).collect()
+}
+
+fn assert_done_with(dir: &Path, name: &str, object: &[u8], rec: &Recorder) {
+    let got = std::fs::read(dir.join(name)).unwrap();
+    assert!(got == object, "the final file is the object");
+    assert_eq!(
+        rec.only_final_report(Direction::Download, name),
+        done_report()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Defect 6: a FIFO in the download directory
+// ---------------------------------------------------------------------------
+
+#[test]
+fn a_fifo_at_the_state_path_is_not_opened_and_the_download_completes() {
+    let object = data(100 * 1024, 90);
+    let server = FaultServer::serving(object.clone());
+    let dir = tempdir();
+    mkfifo(&state_path(dir.path(), "fw.bin"));
+
+    let (result, rec, _) = download_bounded(&server, dir.path(), "fw.bin", &object);
+
+    result.unwrap();
+    assert_done_with(dir.path(), "fw.bin", &object, &rec);
+    assert_eq!(listing(dir.path()), ["fw.bin"]);
+}
+
+#[test]
+fn a_fifo_at_the_partial_path_with_a_matching_state_is_not_resumed() {
+    let object = data(100 * 1024, 91);
+    let server = FaultServer::serving(object.clone());
+    let dir = tempdir();
+    mkfifo(&part_path(dir.path(), "fw.bin"));
+    forge_state(dir.path(), "fw.bin", &object, 4096);
+
+    let (result, rec, seen) = download_bounded(&server, dir.path(), "fw.bin", &object);
+
+    result.unwrap();
+    assert_eq!(seen.first(), Some(&0), "nothing is resumed from a FIFO");
+    assert_eq!(ranges(&server.requests()), [None]);
+    assert_done_with(dir.path(), "fw.bin", &object, &rec);
+    assert_eq!(listing(dir.path()), ["fw.bin"]);
+}
+
+// ---------------------------------------------------------------------------
+// Defect 5: a partial that is another file (hard link, another owner)
+// ---------------------------------------------------------------------------
+
+/// Plants `victim` (outside the download directory) as the partial of
+/// `fw.bin` with `plant`, forges a state claiming its first 10 bytes, and
+/// runs a download that fails (`failing`: the store's bytes have the
+/// wrong MD5) or succeeds. The victim must keep its content either way.
+fn planted_partial(plant: fn(&Path, &Path), failing: bool) {
+    let object = data(100 * 1024, 92);
+    let served = if failing {
+        data(100 * 1024, 93)
+    } else {
+        object.clone()
+    };
+    let server = FaultServer::serving(served);
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    let victim = base.path().join("victim.db");
+    let precious = b"precious data of another file, not a download".to_vec();
+    std::fs::write(&victim, &precious).unwrap();
+    plant(&victim, &part_path(&dir, "fw.bin"));
+    forge_state(&dir, "fw.bin", &object, 10);
+
+    let (result, rec, seen) = download_bounded(&server, &dir, "fw.bin", &object);
+
+    assert_eq!(
+        std::fs::read(&victim).unwrap(),
+        precious,
+        "the planted partial's other name must keep its content"
+    );
+    assert_eq!(seen.first(), Some(&0), "the planted partial is not resumed");
+    assert_eq!(ranges(&server.requests()), [None]);
+    if failing {
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Md5Mismatch);
+        assert!(!dir.join("fw.bin").exists());
+    } else {
+        result.unwrap();
+        assert_done_with(&dir, "fw.bin", &object, &rec);
+        assert_ne!(
+            std::fs::metadata(dir.join("fw.bin")).unwrap().ino(),
+            std::fs::metadata(&victim).unwrap().ino(),
+            "the final file is not the victim"
+        );
+    }
+}
+
+fn hard_link(victim: &Path, part: &Path) {
+    std::fs::hard_link(victim, part).unwrap();
+    assert_eq!(std::fs::metadata(part).unwrap().nlink(), 2);
+}
+
+#[test]
+fn a_hard_linked_partial_is_not_truncated_by_a_failing_download() {
+    planted_partial(hard_link, true);
+}
+
+#[test]
+fn a_hard_linked_partial_is_not_overwritten_by_a_successful_download() {
+    planted_partial(hard_link, false);
+}
+
+#[test]
+fn a_partial_owned_by_another_user_is_not_resumed() {
+    if !can_run("chown a file to another user", is_root()) {
+        return;
+    }
+    // The victim is the foreign partial itself: it must be neither
+    // truncated nor written; a fresh partial replaces its name.
+    let object = data(100 * 1024, 94);
+    let server = FaultServer::serving(object.clone());
+    let dir = tempdir();
+    let part = part_path(dir.path(), "fw.bin");
+    let precious = b"another user's file, longer than ten bytes".to_vec();
+    std::fs::write(&part, &precious).unwrap();
+    std::os::unix::fs::chown(&part, Some(65534), Some(65534)).unwrap();
+    // An open descriptor to look at that file afterwards, whatever
+    // happens to its name.
+    let mut foreign = std::fs::File::open(&part).unwrap();
+    assert_eq!(foreign.metadata().unwrap().nlink(), 1);
+    forge_state(dir.path(), "fw.bin", &object, 10);
+
+    let (result, rec, seen) = download_bounded(&server, dir.path(), "fw.bin", &object);
+
+    result.unwrap();
+    assert_eq!(seen.first(), Some(&0), "the foreign partial is not resumed");
+    let mut content = Vec::new();
+    std::io::Read::read_to_end(&mut foreign, &mut content).unwrap();
+    assert_eq!(content, precious, "the foreign file is untouched");
+    assert_eq!(foreign.metadata().unwrap().uid(), 65534);
+    assert_done_with(dir.path(), "fw.bin", &object, &rec);
+}
