@@ -228,3 +228,63 @@ fn a_partial_owned_by_another_user_is_not_resumed() {
     assert_eq!(foreign.metadata().unwrap().uid(), 65534);
     assert_done_with(dir.path(), "fw.bin", &object, &rec);
 }
+
+// ---------------------------------------------------------------------------
+// Defect 4: the partial swapped before commit
+// ---------------------------------------------------------------------------
+
+/// Another writer of the directory renames its own file over the partial
+/// once `at` bytes arrived; the engine keeps writing (and hashing) through
+/// its descriptor, so the MD5 verifies, but the file at the partial path is
+/// no longer the one it wrote.
+fn swapped_partial(at: u64) {
+    let object = data(300 * 1024, 95);
+    let server = FaultServer::serving(object.clone());
+    let dir = tempdir();
+    let evil = data(object.len(), 96);
+    let (client, rec) = client();
+    push_download(
+        &client,
+        "fw.bin",
+        object.len() as u64,
+        md5_of(&object),
+        &server.url("/bucket/fw.bin?sig=1"),
+    );
+    let path = dir.path().to_owned();
+    let planted = dir.path().join("evil.bin");
+    let mut swapped = false;
+    let mut progress = |done: u64, _: u64| {
+        if done >= at && !swapped {
+            swapped = true;
+            std::fs::write(&planted, &evil).unwrap();
+            std::fs::rename(&planted, part_path(&path, "fw.bin")).unwrap();
+        }
+    };
+    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
+    let result = download(&client, "fw.bin", &mut sink, &config(), Some(&mut progress));
+    drop(sink);
+
+    assert!(swapped, "the test swapped the partial");
+    let err = result.expect_err("a swapped partial must not be committed");
+    assert_eq!(err.kind(), ErrorKind::Io, "{err}");
+    assert!(err.message().contains("replaced"), "{err}");
+    assert!(
+        !dir.path().join("fw.bin").exists(),
+        "nothing unverified at the final path"
+    );
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Download, "fw.bin"),
+        -1,
+        "replaced",
+    );
+}
+
+#[test]
+fn a_partial_swapped_mid_download_is_never_committed() {
+    swapped_partial(100 * 1024);
+}
+
+#[test]
+fn a_partial_swapped_after_the_last_byte_is_never_committed() {
+    swapped_partial(300 * 1024);
+}

@@ -176,6 +176,92 @@ impl DirSink {
     }
 }
 
+impl DirSink {
+    /// [`DownloadSink::commit`], with the directory sync as a parameter so
+    /// that the tests can make it fail.
+    ///
+    /// The partial path can be changed by anyone who can write to the
+    /// directory, so the rename by path is proven afterwards: what arrived
+    /// at the final path must be the very file written and verified through
+    /// the descriptor (same device and inode), or it goes back. A sync of
+    /// the directory that fails after the rename also puts the file back
+    /// (as a complete, resumable partial), so that a failure always means
+    /// that nothing is at the final path, and success that the verified
+    /// file is.
+    fn commit_with(&mut self, sync_dir: impl Fn(&Path) -> std::io::Result<()>) -> Result<()> {
+        let path = self.part_path.clone();
+        let file = self.file()?;
+        file.sync_all().map_err(|e| io_error("sync", &path, &e))?;
+        let ours = file.metadata().map_err(|e| io_error("stat", &path, &e))?;
+        self.file = None;
+        let replaced = || {
+            Error::new(
+                ErrorKind::Io,
+                format!(
+                    "the partial file '{}' was replaced by another file during the download; nothing was put in place",
+                    path.display()
+                ),
+            )
+        };
+        // A swap noticed before the rename leaves the final path alone.
+        if !fs::symlink_metadata(&self.part_path).is_ok_and(|m| same_file(&m, &ours)) {
+            let _ = fs::remove_file(&self.state_path);
+            return Err(replaced());
+        }
+        // rename() replaces whatever sits at the final path, a symlink
+        // included, without following it.
+        match rename_proven(&ours, &self.part_path, &self.final_path) {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = fs::remove_file(&self.state_path);
+                return Err(replaced());
+            }
+            Err(e) => return Err(io_error("rename into place", &self.final_path, &e)),
+        }
+        if let Err(e) = sync_dir(&self.dir) {
+            if fs::rename(&self.final_path, &self.part_path).is_ok() {
+                if let Some(state) = self.state.as_mut() {
+                    state.offset = ours.len();
+                    let _ = state.save(&self.state_path);
+                }
+                return Err(Error::new(
+                    ErrorKind::Io,
+                    format!(
+                        "the verified file could not be made durable (sync of '{}': {e}); it is kept as '{}' and the next run puts it in place without fetching it again",
+                        self.dir.display(),
+                        self.part_path.display()
+                    ),
+                ));
+            }
+            // It cannot be taken back: it is in place and verified, only
+            // the directory entry may not survive a power cut.
+        }
+        let _ = fs::remove_file(&self.state_path);
+        Ok(())
+    }
+}
+
+/// Whether two stats are of the same file.
+fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+/// Renames `from` to `to` and proves that the file now at `to` is the one
+/// `ours` describes. If it is not (`from` was swapped just before the
+/// rename), it is moved back (or, failing that, removed) and the answer is
+/// false: nothing but `ours` is ever left at `to`.
+fn rename_proven(ours: &fs::Metadata, from: &Path, to: &Path) -> std::io::Result<bool> {
+    fs::rename(from, to)?;
+    if fs::symlink_metadata(to).is_ok_and(|m| same_file(&m, ours)) {
+        return Ok(true);
+    }
+    if fs::rename(to, from).is_err() {
+        let _ = fs::remove_file(to);
+    }
+    Ok(false)
+}
+
 impl DownloadSink for DirSink {
     fn open(&mut self, name: &str, task: &TaskInfo, hasher: &mut Md5Hasher) -> Result<u64> {
         let wanted = ResumeState {
@@ -241,17 +327,7 @@ impl DownloadSink for DirSink {
     }
 
     fn commit(&mut self) -> Result<()> {
-        let path = self.part_path.clone();
-        self.file()?
-            .sync_all()
-            .map_err(|e| io_error("sync", &path, &e))?;
-        self.file = None;
-        // rename() replaces whatever sits at the final path, a symlink
-        // included, without following it.
-        fs::rename(&self.part_path, &self.final_path)
-            .map_err(|e| io_error("rename into place", &self.final_path, &e))?;
-        let _ = fs::remove_file(&self.state_path);
-        sync_dir(&self.dir).map_err(|e| io_error("sync", &self.dir, &e))
+        self.commit_with(sync_dir)
     }
 
     fn discard(&mut self) {
@@ -691,5 +767,67 @@ mod tests {
         assert!(check_file_name(&"n".repeat(MAX_FILE_NAME_LEN)).is_ok());
         assert!(check_file_name(&"n".repeat(MAX_FILE_NAME_LEN + 1)).is_err());
         assert_eq!(MAX_FILE_NAME_LEN, 237);
+    }
+
+    fn temp_dir(tag: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("resmgr-commit-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_rename_that_brought_another_file_is_taken_back() {
+        let dir = temp_dir("swap");
+        let (ours, other) = (dir.join("ours"), dir.join(".x.resmgr-part"));
+        fs::write(&ours, b"verified").unwrap();
+        fs::write(&other, b"planted").unwrap();
+        let ours_meta = fs::metadata(&ours).unwrap();
+        let to = dir.join("x");
+
+        // As if `other` had been renamed over the partial just before.
+        assert!(!rename_proven(&ours_meta, &other, &to).unwrap());
+
+        assert!(!to.exists(), "nothing unverified is left at the final path");
+        assert_eq!(fs::read(&other).unwrap(), b"planted", "moved back");
+        assert!(rename_proven(&ours_meta, &ours, &to).unwrap());
+        assert_eq!(fs::read(&to).unwrap(), b"verified");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Suspected in issue 10: the rename succeeded, the directory sync
+    /// failed, and `fail` was reported with the verified file in place.
+    #[test]
+    fn a_failed_directory_sync_puts_the_verified_file_back_as_a_complete_partial() {
+        let dir = temp_dir("dirsync");
+        let mut sink = DirSink::new(&dir, "fw.bin").unwrap();
+        let bytes = b"the whole verified resource";
+        let mut hasher = Md5Hasher::new();
+        hasher.update(bytes);
+        sink.fresh().unwrap();
+        sink.state = Some(ResumeState {
+            name: "fw.bin".into(),
+            size: bytes.len() as u64,
+            md5: hasher.finish(),
+            offset: 0,
+        });
+        sink.write_at(0, bytes).unwrap();
+        sink.checkpoint(4).unwrap();
+
+        let err = sink
+            .commit_with(|_| Err(std::io::Error::other("injected EIO")))
+            .unwrap_err();
+
+        assert_eq!(err.kind(), ErrorKind::Io);
+        assert!(err.message().contains("injected EIO"), "{err}");
+        assert!(
+            !dir.join("fw.bin").exists(),
+            "a failure leaves nothing in place"
+        );
+        assert_eq!(fs::read(sink.part_path()).unwrap(), bytes);
+        let state = ResumeState::load(sink.state_path()).unwrap();
+        assert_eq!(state.offset, bytes.len() as u64, "resumable as complete");
+        drop(sink);
+        fs::remove_dir_all(&dir).unwrap();
     }
 }
