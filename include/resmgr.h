@@ -253,6 +253,12 @@ enum resmgr_status
    */
   RESMGR_ERR_BAD_RESPONSE = -41,
   /**
+   * Another download of the same name into the same directory is running,
+   * in this process or another (it holds `dir/.<name>.resmgr-lock`).
+   * Nothing was fetched, changed or reported: the running one goes on.
+   */
+  RESMGR_ERR_IN_USE = -42,
+  /**
    * The call does not fit the client's state: connecting twice,
    * disconnecting what is not connected, connecting a client that
    * publishes through a callback.
@@ -1135,12 +1141,23 @@ resmgr_status resmgr_client_run_upload(const struct resmgr_client *client, const
  * `dir` NULL, data goes to `write` instead (exactly one of them), always
  * from offset 0; on a failure the data written must be discarded.
  *
+ * While it runs, a download into `dir` holds `dir/.<name>.resmgr-lock`
+ * (an exclusive flock(2), removed at the end): a second download of the
+ * same name into the same directory, from this process or another, gets
+ * RESMGR_ERR_IN_USE at once and changes nothing. Files planted in `dir`
+ * by others are never followed, waited on or written through: a partial
+ * is resumed only when it is a regular file with one link owned by this
+ * process's user, and the file renamed into place is proven (device and
+ * inode) to be the one written and verified.
+ *
  * Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME
  * (nothing is fetched; the task is ended with a `fail` report),
- * RESMGR_ERR_BAD_RESPONSE, and RESMGR_ERR_URL_EXPIRED — the one failure
- * that is not reported to the platform: the task stays open and the
- * partial file is kept; call resmgr_client_get_download_task for a fresh
- * URL and run again.
+ * RESMGR_ERR_BAD_RESPONSE, RESMGR_ERR_IO (also when the partial file was
+ * replaced by another file during the download: nothing is put in place),
+ * and two failures that are not reported to the platform (the task stays
+ * open): RESMGR_ERR_IN_USE (another download of that name into `dir` is
+ * running), and RESMGR_ERR_URL_EXPIRED — the partial file is kept; call
+ * resmgr_client_get_download_task for a fresh URL and run again.
  *
  * # Safety
  * As for `resmgr_client_run_upload`.

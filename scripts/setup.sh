@@ -26,6 +26,9 @@ have mosquitto_pub || apt_packages+=(mosquitto-clients)
 [ -f /usr/include/mosquitto.h ] || apt_packages+=(libmosquitto-dev)
 have openssl || apt_packages+=(openssl)
 have curl || apt_packages+=(curl)
+# flock(1) and mkfifo(1): the download-directory tests (tests/hostile_dir.rs).
+have flock || apt_packages+=(util-linux)
+have mkfifo || apt_packages+=(coreutils)
 # libfaketime: the clock-jump cases of the fault tests.
 have faketime || apt_packages+=(faketime)
 # gcc's sanitizer runtimes (tests/sanitize/c.sh, tests/stress/run.sh):

@@ -75,6 +75,10 @@ pub enum ErrorKind {
     /// The store broke HTTP's rules (wrong `Content-Range`, more bytes than
     /// announced...).
     BadResponse,
+    /// Another download of the same name into the same directory is
+    /// running (in this process or another): its lock file is held.
+    /// Nothing was changed and nothing was reported.
+    InUse,
     /// The MQTT broker refused the login (bad credentials, not allowed).
     NotAuthorized,
     /// The call does not fit the object's state (connecting twice,

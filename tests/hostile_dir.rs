@@ -288,3 +288,134 @@ fn a_partial_swapped_mid_download_is_never_committed() {
 fn a_partial_swapped_after_the_last_byte_is_never_committed() {
     swapped_partial(300 * 1024);
 }
+
+// ---------------------------------------------------------------------------
+// Suspected: two downloads of the same name into the same directory
+// ---------------------------------------------------------------------------
+
+fn lock_path(dir: &Path, name: &str) -> std::path::PathBuf {
+    dir.join(format!(".{name}.resmgr-lock"))
+}
+
+#[test]
+fn a_second_download_of_the_same_name_into_the_same_directory_is_refused_while_one_runs() {
+    let object = data(512 * 1024, 97);
+    // Slow enough that the second one surely comes while the first runs.
+    let slow = {
+        let object = object.clone();
+        FaultServer::start(move |_, _| {
+            support::fault::Response::new(200, object.clone())
+                .slow(16 * 1024, Duration::from_millis(20))
+                .into()
+        })
+    };
+    let dir = tempdir();
+    let (client, rec) = client();
+    push_download(
+        &client,
+        "fw.bin",
+        object.len() as u64,
+        md5_of(&object),
+        &slow.url("/bucket/fw.bin?sig=1"),
+    );
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let first = {
+        let client = client.clone();
+        let dir = dir.path().to_owned();
+        std::thread::spawn(move || {
+            let mut sink = DirSink::new(&dir, "fw.bin").unwrap();
+            let mut told = false;
+            let mut progress = |done: u64, _: u64| {
+                if done > 0 && !told {
+                    told = true;
+                    let _ = started_tx.send(());
+                }
+            };
+            download(&client, "fw.bin", &mut sink, &config(), Some(&mut progress))
+        })
+    };
+    started_rx
+        .recv_timeout(LIMIT)
+        .expect("the first download receives bytes");
+
+    // The second, on this thread (the same task, another sink): refused at
+    // once, nothing fetched, nothing reported.
+    let mut second = DirSink::new(dir.path(), "fw.bin").unwrap();
+    let err = download(&client, "fw.bin", &mut second, &config(), None)
+        .expect_err("a second download of the same name and directory is refused");
+    assert_eq!(err.kind(), ErrorKind::InUse, "{err}");
+    assert!(err.message().contains("another download"), "{err}");
+    assert!(rec.final_reports(Direction::Download, "fw.bin").is_empty());
+    assert!(
+        client.task(Direction::Download, "fw.bin").is_some(),
+        "the task stays the first one's"
+    );
+
+    first.join().unwrap().unwrap();
+    assert_done_with(dir.path(), "fw.bin", &object, &rec);
+    assert_eq!(
+        listing(dir.path()),
+        ["fw.bin"],
+        "the lock file goes with the download"
+    );
+    assert_eq!(slow.requests().len(), 1, "only the first one fetched");
+}
+
+#[test]
+fn a_download_whose_lock_another_process_holds_is_refused() {
+    let dir = tempdir();
+    let lock = lock_path(dir.path(), "fw.bin");
+    let marker = dir.path().join("locked");
+    // flock(1) takes the lock the way the library does (flock on the file);
+    // --no-fork: the process that holds it is the one killed below.
+    let mut holder = Command::new("flock")
+        .arg("--no-fork")
+        .arg(&lock)
+        .args(["sh", "-c"])
+        .arg(format!("touch '{}'; exec sleep 60", marker.display()))
+        .spawn()
+        .expect("run flock(1)");
+    wait_for("the other process to hold the lock", LIMIT, || {
+        marker.exists().then_some(())
+    });
+
+    let object = data(10_000, 98);
+    let server = FaultServer::serving(object.clone());
+    let (first, rec, _) = download_bounded(&server, dir.path(), "fw.bin", &object);
+    let _ = holder.kill();
+    let _ = holder.wait();
+
+    let err = first.expect_err("the lock is held by another process");
+    assert_eq!(err.kind(), ErrorKind::InUse, "{err}");
+    assert!(server.requests().is_empty(), "nothing fetched");
+    assert!(rec.final_reports(Direction::Download, "fw.bin").is_empty());
+    // The holder died without removing its lock file: a stale one is
+    // taken over, and removed at the end.
+    let (again, rec, _) = download_bounded(&server, dir.path(), "fw.bin", &object);
+    again.expect("the lock is free once the holder died");
+    assert_done_with(dir.path(), "fw.bin", &object, &rec);
+    assert_eq!(listing(dir.path()), ["fw.bin", "locked"]);
+}
+
+#[test]
+fn a_symlink_or_fifo_at_the_lock_path_is_replaced_not_followed() {
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    let target = base.path().join("target");
+    std::fs::write(&target, b"not a lock").unwrap();
+    std::os::unix::fs::symlink(&target, lock_path(&dir, "a.bin")).unwrap();
+    mkfifo(&lock_path(&dir, "b.bin"));
+    std::fs::hard_link(&target, lock_path(&dir, "c.bin")).unwrap();
+
+    let object = data(10_000, 99);
+    let server = FaultServer::serving(object.clone());
+    for name in ["a.bin", "b.bin", "c.bin"] {
+        let (result, rec, _) = download_bounded(&server, &dir, name, &object);
+        result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_done_with(&dir, name, &object, &rec);
+    }
+    assert_eq!(listing(&dir), ["a.bin", "b.bin", "c.bin"]);
+    assert_eq!(std::fs::read(&target).unwrap(), b"not a lock");
+    assert_eq!(std::fs::metadata(&target).unwrap().nlink(), 1);
+}

@@ -95,6 +95,10 @@ pub enum resmgr_status {
     /// The store broke HTTP's rules (wrong Content-Range, more bytes than
     /// the task's size).
     RESMGR_ERR_BAD_RESPONSE = -41,
+    /// Another download of the same name into the same directory is running,
+    /// in this process or another (it holds `dir/.<name>.resmgr-lock`).
+    /// Nothing was fetched, changed or reported: the running one goes on.
+    RESMGR_ERR_IN_USE = -42,
     /// The call does not fit the client's state: connecting twice,
     /// disconnecting what is not connected, connecting a client that
     /// publishes through a callback.
@@ -144,6 +148,7 @@ impl From<ErrorKind> for resmgr_status {
             ErrorKind::UnsafeName => RESMGR_ERR_UNSAFE_NAME,
             ErrorKind::NoUrl => RESMGR_ERR_NO_URL,
             ErrorKind::BadResponse => RESMGR_ERR_BAD_RESPONSE,
+            ErrorKind::InUse => RESMGR_ERR_IN_USE,
             ErrorKind::InvalidState => RESMGR_ERR_INVALID_STATE,
             ErrorKind::NotAuthorized => RESMGR_ERR_NOT_AUTHORIZED,
             ErrorKind::Panic => RESMGR_ERR_PANIC,
@@ -186,6 +191,7 @@ fn status_text(status: i32) -> &'static CStr {
         -39 => c"download name is not a safe file name",
         -40 => c"task has no URL yet",
         -41 => c"store sent an invalid response",
+        -42 => c"another download of that name into that directory is running",
         -50 => c"call does not fit the client's state",
         -51 => c"MQTT broker refused the login",
         -99 => c"internal error (panic)",
@@ -297,6 +303,7 @@ mod tests {
             RESMGR_ERR_UNSAFE_NAME,
             RESMGR_ERR_NO_URL,
             RESMGR_ERR_BAD_RESPONSE,
+            RESMGR_ERR_IN_USE,
             RESMGR_ERR_INVALID_STATE,
             RESMGR_ERR_NOT_AUTHORIZED,
             RESMGR_ERR_PANIC,

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
 use super::resume::{open_in_dir, sync_dir, ResumeState};
-use super::sys::{effective_uid, start_writeback};
+use super::sys::{effective_uid, start_writeback, try_lock_exclusive};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
 use crate::backoff::{delay, Jitter};
 use crate::cancel::CancelToken;
@@ -36,6 +36,9 @@ pub trait DownloadSink {
     fn commit(&mut self) -> Result<()>;
     /// The resource failed verification: remove what was received.
     fn discard(&mut self);
+    /// The download is over, whatever its outcome: let go of what
+    /// [`open`](Self::open) took.
+    fn close(&mut self) {}
 }
 
 /// Longest name a directory sink stores: the longest file it makes,
@@ -73,11 +76,22 @@ pub fn check_file_name(name: &str) -> Result<()> {
 /// Stores a download as `<dir>/<name>`, via `<dir>/.<name>.resmgr-part`
 /// and its resume state `<dir>/.<name>.resmgr-state`. Symlinks at any of
 /// these paths are replaced, never followed.
+///
+/// While a download runs (from [`DownloadSink::open`] to
+/// [`DownloadSink::close`]), the sink holds `<dir>/.<name>.resmgr-lock`
+/// (an exclusive `flock`), so two downloads of the same name into the same
+/// directory — two processes, or two threads of one — never share the
+/// partial and the state: the second one's `open` fails with
+/// [`ErrorKind::InUse`]. `close` (or dropping the sink) removes the lock
+/// file.
 pub struct DirSink {
     dir: PathBuf,
     final_path: PathBuf,
     part_path: PathBuf,
     state_path: PathBuf,
+    lock_path: PathBuf,
+    /// The held lock file (released, and its name removed, on drop).
+    lock: Option<File>,
     file: Option<File>,
     state: Option<ResumeState>,
     /// Where writeback was last started: bytes from here on are only in
@@ -105,6 +119,8 @@ impl DirSink {
             final_path: dir.join(name),
             part_path: dir.join(format!(".{name}.resmgr-part")),
             state_path: dir.join(format!(".{name}.resmgr-state")),
+            lock_path: dir.join(format!(".{name}.resmgr-lock")),
+            lock: None,
             file: None,
             state: None,
             written_back: 0,
@@ -241,6 +257,93 @@ impl DirSink {
     }
 }
 
+impl DirSink {
+    /// Lets go of the lock file: unlinked while still held, so that
+    /// whoever opens the path next makes a new one (see `lock`).
+    fn unlock(&mut self) {
+        if let Some(lock) = self.lock.take() {
+            if is_same_path(&lock, &self.lock_path) {
+                let _ = fs::remove_file(&self.lock_path);
+            }
+        }
+    }
+}
+
+impl Drop for DirSink {
+    fn drop(&mut self) {
+        self.unlock();
+    }
+}
+
+/// Takes the lock file of a download of `name` at `path`, or fails with
+/// [`ErrorKind::InUse`] when another download holds it.
+///
+/// The lock is on the file, not the name, so after taking it the name
+/// must still lead to the locked file: a holder that just finished removed
+/// it, and a new one may be there already (then the lock is taken again).
+/// Anything at the path that is not a lock file this user could have made
+/// (a symlink, a FIFO, a hard link to another file, another user's file
+/// that nobody holds) is removed, never locked in place.
+fn lock(path: &Path, name: &str) -> Result<File> {
+    use std::os::unix::fs::MetadataExt;
+    let fail = |e: &std::io::Error| io_error("lock", path, e);
+    for _ in 0..8 {
+        let file = match open_in_dir(OpenOptions::new().read(true).write(true).create(true), path) {
+            Ok(file) => file,
+            Err(e)
+                if e.raw_os_error() == Some(libc::ELOOP)
+                    || e.kind() == std::io::ErrorKind::InvalidInput =>
+            {
+                fs::remove_file(path).map_err(|e| fail(&e))?;
+                continue;
+            }
+            // Another user's lock file: held by them, or stale.
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                let theirs =
+                    open_in_dir(OpenOptions::new().read(true), path).map_err(|e| fail(&e))?;
+                if !try_lock_exclusive(&theirs).map_err(|e| fail(&e))? {
+                    return Err(in_use(name, path));
+                }
+                fs::remove_file(path).map_err(|e| fail(&e))?;
+                continue;
+            }
+            Err(e) => return Err(fail(&e)),
+        };
+        if !try_lock_exclusive(&file).map_err(|e| fail(&e))? {
+            return Err(in_use(name, path));
+        }
+        if !is_same_path(&file, path) {
+            continue;
+        }
+        let meta = file.metadata().map_err(|e| fail(&e))?;
+        if meta.nlink() != 1 || meta.uid() != effective_uid() {
+            fs::remove_file(path).map_err(|e| fail(&e))?;
+            continue;
+        }
+        return Ok(file);
+    }
+    Err(in_use(name, path))
+}
+
+fn in_use(name: &str, path: &Path) -> Error {
+    Error::new(
+        ErrorKind::InUse,
+        format!(
+            "another download of '{}' into this directory is running (it holds '{}'); nothing was changed",
+            name.escape_debug(),
+            path.display()
+        ),
+    )
+}
+
+/// Whether `path` (not followed) is the open `file`.
+fn is_same_path(file: &File, path: &Path) -> bool {
+    match (file.metadata(), fs::symlink_metadata(path)) {
+        (Ok(a), Ok(b)) => same_file(&a, &b),
+        _ => false,
+    }
+}
+
 /// Whether two stats are of the same file.
 fn same_file(a: &fs::Metadata, b: &fs::Metadata) -> bool {
     use std::os::unix::fs::MetadataExt;
@@ -264,6 +367,9 @@ fn rename_proven(ours: &fs::Metadata, from: &Path, to: &Path) -> std::io::Result
 
 impl DownloadSink for DirSink {
     fn open(&mut self, name: &str, task: &TaskInfo, hasher: &mut Md5Hasher) -> Result<u64> {
+        if self.lock.is_none() {
+            self.lock = Some(lock(&self.lock_path, name)?);
+        }
         let wanted = ResumeState {
             name: name.to_owned(),
             size: task.size,
@@ -334,6 +440,11 @@ impl DownloadSink for DirSink {
         self.file = None;
         let _ = fs::remove_file(&self.part_path);
         let _ = fs::remove_file(&self.state_path);
+    }
+
+    fn close(&mut self) {
+        self.file = None;
+        self.unlock();
     }
 }
 
@@ -407,6 +518,12 @@ pub fn download<Io: ClientIo>(
         last_checkpoint: (0, Instant::now()),
     };
     let outcome = run.run(sink);
+    sink.close();
+    if matches!(&outcome, Err(e) if e.kind() == ErrorKind::InUse) {
+        // Another download of this name runs into the same place: the
+        // task, its interrupt hook and its report are that one's.
+        return outcome;
+    }
     task.cancel.clear_interrupt();
     finish(client, Direction::Download, name, outcome)
 }

@@ -38,3 +38,22 @@ pub(crate) fn effective_uid() -> u32 {
     // SAFETY: geteuid takes nothing, cannot fail and touches no memory.
     unsafe { libc::geteuid() }
 }
+
+/// Takes an exclusive `flock` on `file` without waiting: `Ok(false)` when
+/// another open file description (another process, or another open of
+/// the same file in this one) holds it. The lock goes with the descriptor:
+/// closing it, or the process ending in any way, releases it.
+pub(crate) fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock takes a descriptor and flags and touches no memory of
+    // ours; the descriptor stays open while `file` is borrowed.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(false),
+        _ => Err(e),
+    }
+}

@@ -25,9 +25,11 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -1665,6 +1667,39 @@ static void download_403_is_url_expired_and_not_reported(void)
     dl_teardown(&f);
 }
 
+/* Another download of the same name into the same directory holds the
+ * lock file (here: this program, with flock(2) on the documented path):
+ * RESMGR_ERR_IN_USE at once, nothing fetched, nothing reported, the task
+ * still open; once the lock is free the download runs. */
+static void download_of_a_name_another_download_holds_is_in_use(void)
+{
+    dl_fix f;
+    char lock[512];
+    int fd;
+    if (dl_setup(&f, "fw.bin", 100000, 0, 5000)) {
+        join_path(lock, sizeof lock, f.dir, ".fw.bin.resmgr-lock");
+        fd = open(lock, O_RDWR | O_CREAT, 0600);
+        CHECK(fd >= 0);
+        CHECK_EQ_INT(flock(fd, LOCK_EX | LOCK_NB), 0);
+        CHECK_STATUS(resmgr_client_run_download(f.c, "fw.bin", f.dir, NULL, NULL, NULL, NULL),
+                     RESMGR_ERR_IN_USE);
+        CHECK_ERROR_MESSAGE();
+        CHECK_CONTAINS(resmgr_status_str(RESMGR_ERR_IN_USE), "another download");
+        CHECK_EQ_INT(srv_count(&f.srv), 0);
+        CHECK_EQ_INT(final_reports(f.r), 0);
+        CHECK(!exists_in(f.dir, ".fw.bin.resmgr-part"));
+        CHECK_STATUS(resmgr_client_download_progress(f.c, "fw.bin", 0, NULL), RESMGR_OK);
+        /* The holder ends (here it unlinks and closes, as the library does). */
+        unlink(lock);
+        close(fd);
+        CHECK_STATUS(resmgr_client_run_download(f.c, "fw.bin", f.dir, NULL, NULL, NULL, NULL),
+                     RESMGR_OK);
+        CHECK_LAST_REPORT(f.r, DL, "fw.bin", DONE_JSON);
+        CHECK_EQ_INT(count_entries(f.dir), 1);
+    }
+    dl_teardown(&f);
+}
+
 /* ------------------------------------------------------------------ */
 /* 7. Unsafe names                                                      */
 /* ------------------------------------------------------------------ */
@@ -2611,6 +2646,7 @@ int main(void)
     RUN_TEST(download_500_twice_then_200_succeeds_after_retries);
     RUN_TEST(download_500_always_gives_up_after_max_retries);
     RUN_TEST(download_403_is_url_expired_and_not_reported);
+    RUN_TEST(download_of_a_name_another_download_holds_is_in_use);
     RUN_TEST(unsafe_names_are_refused_in_a_directory);
     RUN_TEST(upload_from_file_sends_length_and_content_md5);
     RUN_TEST(upload_from_read_callback_sends_the_buffer);
