@@ -1092,3 +1092,55 @@ fn a_url_refreshed_during_a_download_is_used_by_its_next_attempt() {
         done_report()
     );
 }
+
+/// Issue 10, defect 3: a store that answers `2xx` before it has the whole
+/// body (instead of `100 Continue`, or after reading 128 KiB of 2 MiB and
+/// then no more) got a `done` report. `linger`: the store keeps the
+/// connection open after answering (without reading), instead of closing it.
+fn an_early_2xx(after: u64, linger: bool) {
+    let server = FaultServer::start_answering_after(after, move |_, _| {
+        let ok = Response::new(200, "");
+        if linger { ok.stall_after(0) } else { ok }.into()
+    });
+    let dir = tempdir();
+    let size = 2 * 1024 * 1024;
+    let (client, rec, path) =
+        upload_fixture(dir.path(), "big.bin", size, &server.url("/b/big.bin"));
+    let config = TransferConfig {
+        max_retries: 1,
+        ..config()
+    };
+
+    let err = upload(
+        &client,
+        "big.bin",
+        &mut File::open(&path).unwrap(),
+        &config,
+        None,
+    )
+    .expect_err("an answer before the whole body arrived is not done");
+
+    let requests = server.requests();
+    assert!(
+        requests.iter().all(|r| r.body_len < size as u64),
+        "the store never had the whole body: {requests:#?}"
+    );
+    assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
+    assert!(err.message().contains("HTTP 200"), "{err}");
+    assert_eq!(requests.len(), 2, "retried once, as configured");
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Upload, "big.bin"),
+        -1,
+        "not counted as done",
+    );
+}
+
+#[test]
+fn an_upload_answered_200_instead_of_100_continue_is_not_done() {
+    an_early_2xx(0, false);
+}
+
+#[test]
+fn an_upload_answered_200_after_128_kib_of_2_mib_is_not_done() {
+    an_early_2xx(128 * 1024, true);
+}

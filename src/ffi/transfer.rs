@@ -175,11 +175,18 @@ fn open_file(path: &str) -> crate::error::Result<File> {
 /// announced (the file changed after it was hashed), the upload stops
 /// before the store receives the last byte, with RESMGR_ERR_MD5_MISMATCH.
 ///
+/// A 2xx answer counts only when the whole body went out, the hash
+/// matched, and the store's side had acknowledged every byte when the
+/// answer came (asked of the kernel, on Linux): a store that answers 2xx
+/// early (instead of 100 Continue, or part-way and then stops reading) gets
+/// RESMGR_ERR_BAD_RESPONSE, retried like a 5xx, never `done`.
+///
 /// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_ARG (both or neither of
 /// path/read), RESMGR_ERR_NO_TASK, RESMGR_ERR_NO_URL, RESMGR_ERR_IO,
 /// RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
 /// RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
-/// RESMGR_ERR_HTTP, RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (all reported to
+/// RESMGR_ERR_HTTP, RESMGR_ERR_BAD_RESPONSE (an early 2xx, above),
+/// RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (all reported to
 /// the platform as `fail` with the matching result code), and
 /// RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
 /// could not be published (the task is kept: report it again).

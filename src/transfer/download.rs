@@ -655,7 +655,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
             .and_then(|t| t.url)
             .or_else(|| self.task.url.clone())
             .unwrap_or_default();
-        let agent = http::agent(self.config, tls, deadline);
+        let (agent, _) = http::agent(self.config, tls, deadline);
         let interrupt = agent.clone();
         self.task.cancel.set_interrupt(move || interrupt.shutdown());
         if self.task.cancel.is_cancelled() {

@@ -6,8 +6,12 @@ use std::io::Read;
 use std::time::Instant;
 
 use ureq::tls::{parse_pem, PemItem, RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 use ureq::Agent;
 
+use super::socket::SocketConnector;
+pub(crate) use super::socket::SocketProbe;
 use super::TransferConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::Direction;
@@ -89,10 +93,16 @@ pub(crate) fn tls_config(config: &TransferConfig) -> Result<TlsConfig> {
 
 /// An agent for one attempt: the configured timeouts, no redirects (a
 /// presigned URL never redirects; following one could leave https), store
-/// errors returned as responses so their body can be read.
-pub(crate) fn agent(config: &TransferConfig, tls: &TlsConfig, deadline: Option<Instant>) -> Agent {
+/// errors returned as responses so their body can be read. Its connections
+/// are made by [`SocketConnector`], whose probe (returned too) can ask the
+/// kernel about them.
+pub(crate) fn agent(
+    config: &TransferConfig,
+    tls: &TlsConfig,
+    deadline: Option<Instant>,
+) -> (Agent, SocketProbe) {
     let global = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-    Agent::config_builder()
+    let agent_config = Agent::config_builder()
         .http_status_as_error(false)
         .max_redirects(0)
         .max_redirects_will_error(false)
@@ -102,8 +112,16 @@ pub(crate) fn agent(config: &TransferConfig, tls: &TlsConfig, deadline: Option<I
         .timeout_per_write(Some(config.idle_timeout))
         .timeout_global(global)
         .tls_config(tls.clone())
-        .build()
-        .into()
+        .build();
+    let sockets = SocketConnector::default();
+    let probe = sockets.probe();
+    // ureq's default chain, with this module's sockets in place of its own.
+    let connector =
+        ().chain(ConnectProxyConnector::default())
+            .chain(sockets)
+            .chain(RustlsConnector::default());
+    let agent = Agent::with_parts(agent_config, connector, DefaultResolver::default());
+    (agent, probe)
 }
 
 /// Maps a ureq failure (no HTTP status) onto an error; network trouble is

@@ -15,6 +15,7 @@ pub mod download;
 mod hashing;
 pub mod http;
 pub mod resume;
+mod socket;
 mod sys;
 pub mod upload;
 

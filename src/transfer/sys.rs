@@ -57,3 +57,25 @@ pub(crate) fn try_lock_exclusive(file: &File) -> std::io::Result<bool> {
         _ => Err(e),
     }
 }
+
+/// Bytes written to `socket` that its peer has not acknowledged yet (sent
+/// and unacknowledged, or not sent at all): the `SIOCOUTQ` (`TIOCOUTQ`)
+/// ioctl of a TCP socket. `None` where that cannot be asked (not Linux) or
+/// the call fails.
+pub(crate) fn unacknowledged_bytes(socket: &std::net::TcpStream) -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        let mut queued: libc::c_int = 0;
+        // SAFETY: TIOCOUTQ writes one int through the pointer, which points
+        // to a local int that outlives the call; the descriptor stays open
+        // while `socket` is borrowed.
+        let rc = unsafe { libc::ioctl(socket.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+        (rc == 0).then(|| u64::try_from(queued).ok()).flatten()
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = socket;
+        None
+    }
+}

@@ -135,6 +135,8 @@ struct Body<'a, 'p, Io: ClientIo> {
     /// Every byte handed to the request, in order.
     hashing: &'a HashFeed<'a>,
     offset: u64,
+    /// Every byte was handed over and was what the task announced.
+    verified: bool,
     /// Why this body stopped the request, when it did.
     failure: Option<Error>,
 }
@@ -202,6 +204,7 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
             if let Err(e) = self.verify_complete() {
                 return Err(self.fail(e));
             }
+            self.verified = true;
         }
         let _ =
             self.client
@@ -233,14 +236,16 @@ fn attempt<Io: ClientIo>(
             progress,
             hashing,
             offset: 0,
+            verified: false,
             failure: None,
         };
         if task.size == 0 {
             // Nothing is read during the request: check the source up front.
             body.verify_complete()?;
+            body.verified = true;
         }
         let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
-        let agent = http::agent(config, tls, deadline);
+        let (agent, probe) = http::agent(config, tls, deadline);
         let interrupt = agent.clone();
         task.cancel.set_interrupt(move || interrupt.shutdown());
         if task.cancel.is_cancelled() {
@@ -261,14 +266,47 @@ fn attempt<Io: ClientIo>(
             .send(SendBody::from_reader(&mut body));
         match body.failure.take() {
             Some(e) => Err(Failure::fatal(e)),
-            None => Ok(result),
+            // Asked now, while the connection the answer came on is open.
+            None => Ok((result, body.verified, body.offset, probe.unacknowledged())),
         }
     });
-    let mut response = outcome?.map_err(|e| http::request_failure(&what, e))?;
+    let (result, verified, sent, unacknowledged) = outcome?;
+    let mut response = result.map_err(|e| http::request_failure(&what, e))?;
     let status = response.status().as_u16();
     if (200..300).contains(&status) {
-        return Ok(());
+        return early_answer(&what, status, task.size, verified, sent, unacknowledged)
+            .map_or(Ok(()), |e| Err(Failure::transient(e)));
     }
     let text = http::error_body(&mut response);
     Err(http::status_failure(Direction::Upload, name, status, &text))
+}
+
+/// Why a `2xx` does not mean the store has the object, if it does not: the
+/// store answered before the whole body was handed over (e.g. instead of
+/// `100 Continue`), or before its side had received all of it (bytes still
+/// unacknowledged when the answer came: it stopped reading). A `2xx` counts
+/// only when every byte went out, the guarding hash matched, and the store
+/// had them all.
+fn early_answer(
+    what: &str,
+    status: u16,
+    size: u64,
+    verified: bool,
+    sent: u64,
+    unacknowledged: Option<u64>,
+) -> Option<Error> {
+    let why = if !verified {
+        format!("after only {sent} of {size} bytes were sent")
+    } else {
+        match unacknowledged {
+            Some(n) if n > 0 => {
+                format!("before it had received the whole {size}-byte body ({n} bytes of the request were never acknowledged)")
+            }
+            _ => return None,
+        }
+    };
+    Some(Error::new(
+        ErrorKind::BadResponse,
+        format!("{what}: the store answered HTTP {status} {why}; that is not counted as done"),
+    ))
 }

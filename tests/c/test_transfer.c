@@ -79,6 +79,7 @@ typedef struct srv_step {
     bool stall_head;     /* read the request, then send nothing at all */
     bool ignore_range;   /* GET: answer 200 with the whole object whatever the Range */
     bool bad_range;      /* GET: a 206 whose Content-Range starts one byte late */
+    bool answer_first;   /* PUT: 200 right after the head (no 100 Continue, body unread) */
 } srv_step;
 
 typedef struct srv_req {
@@ -420,6 +421,13 @@ static void srv_put(srv_conn *c, size_t idx, const srv_req *rq, const srv_step *
     uint64_t got = 0;
     bool complete = false;
     if (md5 == NULL) {
+        return;
+    }
+    if (st->answer_first) {
+        /* A store that says OK instead of 100 Continue, having no body. */
+        resmgr_md5_free(md5);
+        srv_sendf(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        srv_note(s, idx, 0, false, NULL, 200);
         return;
     }
     if (expect_continue) {
@@ -2015,6 +2023,35 @@ static void upload_whose_read_callback_fails_is_io(void)
     ul_teardown(&f);
 }
 
+/* Issue 10, defect 3: a 2xx that came before the whole body went out is
+ * not `done` (it was, with 0 bytes sent): RESMGR_ERR_BAD_RESPONSE, retried
+ * as configured, then a fail report saying so. */
+static void upload_answered_200_before_its_body_is_not_done(void)
+{
+    ul_fix f;
+    srv_step st;
+    mem_source src;
+    memset(&st, 0, sizeof st);
+    st.answer_first = true;
+    if (ul_setup(&f, "up.bin", 300000, 1, 5000)) {
+        srv_script(&f.srv, &st, 1);
+        memset(&src, 0, sizeof src);
+        src.data = f.obj;
+        src.len = f.size;
+        CHECK_STATUS(resmgr_client_run_upload(f.c, "up.bin", NULL, source_read, &src, NULL, NULL),
+                     RESMGR_ERR_BAD_RESPONSE);
+        CHECK_ERROR_MESSAGE();
+        srv_stop(&f.srv);
+        CHECK_EQ_INT(f.srv.n_reqs, 2); /* one retry */
+        CHECK(!srv_req_at(&f.srv, 0)->body_complete);
+        CHECK_EQ_INT(srv_req_at(&f.srv, 0)->answered, 200);
+        CHECK_EQ_INT(final_reports(f.r), 1);
+        CHECK_EQ_INT(count_pubs_with(f.r, "\"state\":\"done\""), 0);
+        CHECK_EQ_INT(count_pubs_with(f.r, "not counted as done"), 1);
+    }
+    ul_teardown(&f);
+}
+
 /* ------------------------------------------------------------------ */
 /* 10. Upload refused by the store                                      */
 /* ------------------------------------------------------------------ */
@@ -2656,6 +2693,7 @@ int main(void)
     RUN_TEST(upload_whose_data_ends_early_is_a_mismatch);
     RUN_TEST(upload_whose_data_is_longer_is_a_mismatch);
     RUN_TEST(upload_whose_read_callback_fails_is_io);
+    RUN_TEST(upload_answered_200_before_its_body_is_not_done);
     RUN_TEST(upload_400_bad_digest_is_md5_mismatch);
     RUN_TEST(upload_400_invalid_digest_is_md5_mismatch);
     RUN_TEST(upload_403_is_sign_invalid);

@@ -238,14 +238,15 @@ struct Shared {
     requests: Arc<Mutex<Vec<Request>>>,
     next_index: AtomicUsize,
     script: Box<Script>,
-    /// Answer as soon as the head arrived, without reading the body.
-    early: bool,
+    /// Answer as soon as the head and this many body bytes arrived, without
+    /// reading the rest of the body; `None`: read the whole body first.
+    answer_after: Option<u64>,
 }
 
 impl FaultServer {
     /// A plain-HTTP server answering as `script` says.
     pub fn start(script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static) -> FaultServer {
-        Self::launch(None, Box::new(script), false)
+        Self::launch(None, Box::new(script), None)
     }
 
     /// A plain-HTTP server that answers as `script` says as soon as it has
@@ -255,7 +256,19 @@ impl FaultServer {
     pub fn start_early(
         script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
-        Self::launch(None, Box::new(script), true)
+        Self::launch(None, Box::new(script), Some(0))
+    }
+
+    /// A plain-HTTP server that answers as `script` says once it has a
+    /// request's head and `n` bytes of its body, and never reads the rest
+    /// (a store that answers before the body is complete). The recorded
+    /// requests have the body bytes read up to then (at least `n`, or
+    /// all of a shorter body).
+    pub fn start_answering_after(
+        n: u64,
+        script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
+    ) -> FaultServer {
+        Self::launch(None, Box::new(script), Some(n))
     }
 
     /// An HTTPS server with `tls` answering as `script` says.
@@ -263,7 +276,7 @@ impl FaultServer {
         tls: Arc<rustls::ServerConfig>,
         script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
-        Self::launch(Some(tls), Box::new(script), false)
+        Self::launch(Some(tls), Box::new(script), None)
     }
 
     /// A server that serves `object` at any path, honouring `Range`.
@@ -274,7 +287,7 @@ impl FaultServer {
     fn launch(
         tls: Option<Arc<rustls::ServerConfig>>,
         script: Box<Script>,
-        early: bool,
+        answer_after: Option<u64>,
     ) -> FaultServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         listener
@@ -288,7 +301,7 @@ impl FaultServer {
             requests: requests.clone(),
             next_index: AtomicUsize::new(0),
             script,
-            early,
+            answer_after,
         });
         let scheme = if tls.is_some() { "https" } else { "http" };
         let acceptor = std::thread::Builder::new()
@@ -556,16 +569,25 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
         body_md5: Md5Hasher::new().finish(),
         body_complete: true,
     };
-    if shared.early {
-        let buffered = &buf[head_end..];
+    let announced = request
+        .header("content-length")
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(n) = shared.answer_after {
+        // Read up to `n` body bytes (fewer if the body is shorter), then
+        // answer without reading the rest.
+        let mut got = buf[head_end..].to_vec();
+        let want = announced.map_or(n, |len| len.min(n));
+        while (got.len() as u64) < want {
+            match read_some(conn, &mut chunk, shared) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got.extend_from_slice(&chunk[..k]),
+            }
+        }
         let mut hasher = Md5Hasher::new();
-        hasher.update(buffered);
+        hasher.update(&got);
         request.body_len = hasher.len();
         request.body_md5 = hasher.finish();
-        let announced = request
-            .header("content-length")
-            .and_then(|v| v.parse::<u64>().ok());
-        request.body_complete = announced.is_none_or(|n| n == request.body_len);
+        request.body_complete = announced.is_none_or(|len| len == request.body_len);
         shared.requests.lock().unwrap().push(request.clone());
         match (shared.script)(index, &request) {
             Reply::Hangup => {}
