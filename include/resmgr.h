@@ -656,9 +656,18 @@ typedef struct resmgr_mqtt_options {
 
 #if defined(RESMGR_HTTP)
 /**
- * Timeouts, retries and TLS roots of transfers. Initialise with
- * `resmgr_transfer_options_init`, change what you need, then pass to
- * `resmgr_client_set_transfer_options`.
+ * Timeouts, retries, the minimum speed and TLS roots of transfers.
+ * Initialise with `resmgr_transfer_options_init`, change what you need,
+ * then pass to `resmgr_client_set_transfer_options`.
+ *
+ * No transfer hangs forever with the defaults: a silent store is ended by
+ * the idle timeout, a store that trickles (a byte now and then, each read
+ * in time) by the minimum speed, and retries are bounded by `max_retries`;
+ * `total_timeout_ms` additionally bounds a whole transfer's duration.
+ *
+ * ABI: `min_speed_bytes_per_s` and `min_speed_window_ms` were added at
+ * the end before 1.0 (issue 10); code compiled against an older header
+ * passes a shorter struct and must be rebuilt.
  */
 typedef struct resmgr_transfer_options {
   /**
@@ -694,6 +703,29 @@ typedef struct resmgr_transfer_options {
    * the system's CA bundle. Copied.
    */
   const char *ca_file;
+  /**
+   * The least each attempt of a transfer must move, in bytes per second
+   * averaged over `min_speed_window_ms` (default 1024): in every such
+   * window (sliding) at least `min_speed_bytes_per_s × window` bytes of
+   * the body must be received (download) or sent (upload); waiting for
+   * the response headers counts as nothing moved. An attempt below it is
+   * ended as RESMGR_ERR_TIMEOUT and retried (a download resumes).
+   *
+   * The default is a safety net against stores that trickle, not a
+   * quality bar: 1 KiB/s is 100 times below a slow-but-alive 100 KB/s
+   * link (a 1 GiB transfer at that speed takes about three hours and is
+   * never ended by the rule) and below GPRS and NB-IoT's usual rates,
+   * while a store sending a byte a second is ended within about a
+   * minute per attempt. 0 turns the rule off: only when you set it so.
+   */
+  uint32_t min_speed_bytes_per_s;
+  /**
+   * The window of `min_speed_bytes_per_s`, in milliseconds (default
+   * 60000: a minute rides out a cell handover). It also bounds how long
+   * a store may take to answer an upload whose whole body it has. Must
+   * be above 0 while the rule is on.
+   */
+  uint32_t min_speed_window_ms;
 } resmgr_transfer_options;
 #endif
 
@@ -1087,8 +1119,9 @@ resmgr_status resmgr_transfer_options_init(struct resmgr_transfer_options *optio
  * The CA file, if any, is read now so that a wrong path fails here.
  *
  * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
- * (a zero connect or idle timeout), RESMGR_ERR_TLS (CA file unreadable or
- * without certificates).
+ * (a zero connect or idle timeout, a zero `min_speed_window_ms` with a
+ * minimum speed), RESMGR_ERR_TLS (CA file unreadable or without
+ * certificates).
  *
  * # Safety
  * `client` is NULL or a live client; `options` is NULL or readable, its

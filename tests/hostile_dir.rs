@@ -68,11 +68,13 @@ fn download_bounded(
         total_timeout: Some(Duration::from_secs(2)),
         ..config()
     };
+    let (ended, end) = std::sync::mpsc::channel::<()>();
     let canceller = {
         let client = client.clone();
         std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(3));
-            let _ = client.cancel(Direction::Download, name);
+            if end.recv_timeout(Duration::from_secs(3)).is_err() {
+                let _ = client.cancel(Direction::Download, name);
+            }
         })
     };
     let dir = dir.to_owned();
@@ -83,6 +85,7 @@ fn download_bounded(
             .and_then(|mut sink| download(&client, name, &mut sink, &config, Some(&mut progress)));
         (result, seen)
     });
+    let _ = ended.send(());
     canceller.join().unwrap();
     (result, rec, seen)
 }

@@ -16,7 +16,7 @@ use resmgr::protocol::Direction;
 use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::upload::{upload, FnSource};
-use resmgr::transfer::TransferConfig;
+use resmgr::transfer::{MinSpeed, TransferConfig};
 use resmgr::{ErrorKind, Result};
 use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
 use support::*;
@@ -1143,4 +1143,205 @@ fn an_upload_answered_200_instead_of_100_continue_is_not_done() {
 #[test]
 fn an_upload_answered_200_after_128_kib_of_2_mib_is_not_done() {
     an_early_2xx(128 * 1024, true);
+}
+
+// ---------------------------------------------------------------------------
+// Issue 10, defect 9: the minimum speed
+// ---------------------------------------------------------------------------
+
+fn min_speed(bytes_per_second: u32, window: Duration) -> Option<MinSpeed> {
+    Some(MinSpeed {
+        bytes_per_second,
+        window,
+    })
+}
+
+/// The audit's store: headers one byte per 50 ms, then the body one byte
+/// per 0.9 s, each read well within a 1 s idle timeout. With nothing but
+/// the library's defaults (and no retry), the download is ended by the
+/// default minimum speed about a minute in, instead of running for ten
+/// days.
+#[test]
+fn a_trickling_store_is_ended_by_the_default_minimum_speed() {
+    let object = data(1_000_000, 40);
+    let obj = object.clone();
+    let server = FaultServer::start(move |_, _| {
+        Response::new(200, obj.clone())
+            .slow_head(1, Duration::from_millis(50))
+            .slow(1, Duration::from_millis(900))
+            .into()
+    });
+    let dir = tempdir();
+    let config = TransferConfig {
+        idle_timeout: Duration::from_secs(1),
+        max_retries: 0,
+        ..TransferConfig::default()
+    };
+    assert_eq!(config.min_speed, Some(MinSpeed::DEFAULT), "on by default");
+    assert_eq!(config.total_timeout, None, "no overall limit needed for it");
+    let path = dir.path().to_owned();
+    let (result, rec, seen) = bounded(
+        "a download from a trickling store, with the defaults",
+        Duration::from_secs(300),
+        move || run_download(&server, &path, "fw.bin", &object, &config),
+    );
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.message().contains("slower than the minimum speed"),
+        "{err}"
+    );
+    let got = seen.last().copied().unwrap_or(0);
+    assert!(got < 1000, "a trickle: {got} bytes");
+    assert_eq!(
+        ResumeState::load(&state_path(dir.path(), "fw.bin")).map(|s| s.offset),
+        Some(got),
+        "what arrived stays resumable"
+    );
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        fail_report(-1, "time_out")
+    );
+}
+
+#[test]
+fn a_download_below_the_minimum_speed_is_ended_and_its_retry_resumes() {
+    let object = data(100 * 1024, 41);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        // 16 bytes per 100 ms: 160 bytes/s.
+        0 => Response::new(200, obj.clone())
+            .slow(16, Duration::from_millis(100))
+            .into(),
+        _ => serve(&obj, r).into(),
+    });
+    let dir = tempdir();
+    let config = TransferConfig {
+        min_speed: min_speed(1024, Duration::from_secs(1)),
+        max_retries: 1,
+        ..config()
+    };
+    let path = dir.path().to_owned();
+    let (result, rec, requests) = bounded("a slow download", LIMIT, move || {
+        let (result, rec, _) = run_download(&server, &path, "fw.bin", &object, &config);
+        (result, rec, server.requests())
+    });
+
+    result.expect("the retry completes the download");
+    let held = requests
+        .get(1)
+        .and_then(Request::range_start)
+        .expect("the retry resumes with a Range");
+    assert!(held > 0 && held < 1024, "{held} bytes came slowly");
+    assert_eq!(requests.len(), 2);
+    assert_only_file(dir.path(), "fw.bin", &data(100 * 1024, 41));
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+/// A slow but steady transfer is not the minimum speed's business: here
+/// 20 KiB/s against a floor of 1 KiB/s (a 1 GiB download at 100 KB/s is
+/// in the same ratio to the default, and even further above it).
+#[test]
+fn a_slow_but_steady_download_is_not_ended_by_the_minimum_speed() {
+    let object = data(60 * 1024, 42);
+    let obj = object.clone();
+    let server = FaultServer::start(move |_, _| {
+        Response::new(200, obj.clone())
+            .slow(2048, Duration::from_millis(100))
+            .into()
+    });
+    let dir = tempdir();
+    let config = TransferConfig {
+        min_speed: min_speed(1024, Duration::from_millis(500)),
+        max_retries: 0,
+        ..config()
+    };
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config);
+
+    result.unwrap();
+    assert_eq!(server.requests().len(), 1);
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}
+
+#[test]
+fn an_upload_below_the_minimum_speed_is_ended() {
+    let server = FaultServer::start(|_, _| Reply::ok(""));
+    let content = data(256 * 1024, 43);
+    let (client, rec) = client();
+    upload_task(
+        &client,
+        "slow.bin",
+        content.len() as u64,
+        md5_of(&content),
+        &server.url("/b/slow.bin"),
+    );
+    let config = TransferConfig {
+        min_speed: min_speed(1024, Duration::from_secs(1)),
+        max_retries: 0,
+        ..config()
+    };
+    let (err, rec) = bounded("a slow upload", LIMIT, move || {
+        // 64 bytes per 100 ms: 640 bytes/s.
+        let mut source = FnSource(move |offset: u64, buf: &mut [u8]| {
+            std::thread::sleep(Duration::from_millis(100));
+            let start = (offset as usize).min(content.len());
+            let n = buf.len().min(content.len() - start).min(64);
+            buf[..n].copy_from_slice(&content[start..start + n]);
+            Ok(n)
+        });
+        let err = upload(&client, "slow.bin", &mut source, &config, None).unwrap_err();
+        (err, rec)
+    });
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(
+        err.message().contains("slower than the minimum speed"),
+        "{err}"
+    );
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, "slow.bin"),
+        fail_report(-1, "time_out")
+    );
+    for r in server.requests() {
+        assert!(!r.body_complete);
+    }
+}
+
+/// Once an upload's whole body is out, the store has one window to
+/// answer (the idle timeout is far longer here). The window is longer than
+/// the second ureq waits for a `100 Continue` this server never sends.
+#[test]
+fn an_upload_the_store_never_answers_ends_one_window_after_its_body() {
+    let server = FaultServer::start(|_, _| Reply::StallBeforeResponse);
+    let dir = tempdir();
+    let (client, rec, path) =
+        upload_fixture(dir.path(), "f.bin", 100 * 1024, &server.url("/b/f.bin"));
+    let config = TransferConfig {
+        idle_timeout: Duration::from_secs(600),
+        min_speed: min_speed(1024, Duration::from_secs(3)),
+        max_retries: 0,
+        ..config()
+    };
+    let (err, rec) = bounded("an unanswered upload", LIMIT, move || {
+        let mut file = File::open(&path).unwrap();
+        let err = upload(&client, "f.bin", &mut file, &config, None).unwrap_err();
+        drop(server);
+        (err, rec)
+    });
+
+    assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    assert!(err.message().contains("did not answer"), "{err}");
+    assert_eq!(
+        rec.only_final_report(Direction::Upload, "f.bin"),
+        fail_report(-1, "time_out")
+    );
 }

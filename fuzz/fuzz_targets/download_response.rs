@@ -364,6 +364,9 @@ fuzz_target!(|data: &[u8]| {
         // (fuzz/regressions/download_response/leak-39cd…). The per-read and
         // connect timeouts still bound every input.
         total_timeout: None,
+        // No watchdog thread: the connect and per-read timeouts bound
+        // every input, and the fuzzed pauses are short.
+        min_speed: None,
         max_retries: case.retries,
         backoff_initial: Duration::ZERO,
         backoff_max: Duration::ZERO,

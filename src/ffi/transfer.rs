@@ -13,11 +13,20 @@ use crate::error::{Error, ErrorKind};
 use crate::protocol::Direction;
 use crate::transfer::download::{download, DirSink, FnSink};
 use crate::transfer::upload::{upload, FnSource};
-use crate::transfer::TransferConfig;
+use crate::transfer::{MinSpeed, TransferConfig};
 
-/// Timeouts, retries and TLS roots of transfers. Initialise with
-/// `resmgr_transfer_options_init`, change what you need, then pass to
-/// `resmgr_client_set_transfer_options`.
+/// Timeouts, retries, the minimum speed and TLS roots of transfers.
+/// Initialise with `resmgr_transfer_options_init`, change what you need,
+/// then pass to `resmgr_client_set_transfer_options`.
+///
+/// No transfer hangs forever with the defaults: a silent store is ended by
+/// the idle timeout, a store that trickles (a byte now and then, each read
+/// in time) by the minimum speed, and retries are bounded by `max_retries`;
+/// `total_timeout_ms` additionally bounds a whole transfer's duration.
+///
+/// ABI: `min_speed_bytes_per_s` and `min_speed_window_ms` were added at
+/// the end before 1.0 (issue 10); code compiled against an older header
+/// passes a shorter struct and must be rebuilt.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 pub struct resmgr_transfer_options {
@@ -40,6 +49,25 @@ pub struct resmgr_transfer_options {
     /// built-in Mozilla roots (feature `bundled-roots`, on by default), else
     /// the system's CA bundle. Copied.
     pub ca_file: *const c_char,
+    /// The least each attempt of a transfer must move, in bytes per second
+    /// averaged over `min_speed_window_ms` (default 1024): in every such
+    /// window (sliding) at least `min_speed_bytes_per_s × window` bytes of
+    /// the body must be received (download) or sent (upload); waiting for
+    /// the response headers counts as nothing moved. An attempt below it is
+    /// ended as RESMGR_ERR_TIMEOUT and retried (a download resumes).
+    ///
+    /// The default is a safety net against stores that trickle, not a
+    /// quality bar: 1 KiB/s is 100 times below a slow-but-alive 100 KB/s
+    /// link (a 1 GiB transfer at that speed takes about three hours and is
+    /// never ended by the rule) and below GPRS and NB-IoT's usual rates,
+    /// while a store sending a byte a second is ended within about a
+    /// minute per attempt. 0 turns the rule off: only when you set it so.
+    pub min_speed_bytes_per_s: u32,
+    /// The window of `min_speed_bytes_per_s`, in milliseconds (default
+    /// 60000: a minute rides out a cell handover). It also bounds how long
+    /// a store may take to answer an upload whose whole body it has. Must
+    /// be above 0 while the rule is on.
+    pub min_speed_window_ms: u32,
 }
 
 /// Receives a transfer's progress: `done` of `total` bytes of task `name`.
@@ -85,6 +113,8 @@ pub unsafe extern "C" fn resmgr_transfer_options_init(
             backoff_initial_ms: ms(d.backoff_initial),
             backoff_max_ms: ms(d.backoff_max),
             ca_file: std::ptr::null(),
+            min_speed_bytes_per_s: d.min_speed.map_or(0, |m| m.bytes_per_second),
+            min_speed_window_ms: d.min_speed.map_or(0, |m| ms(m.window)),
         };
         Ok(())
     })
@@ -94,8 +124,9 @@ pub unsafe extern "C" fn resmgr_transfer_options_init(
 /// The CA file, if any, is read now so that a wrong path fails here.
 ///
 /// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
-/// (a zero connect or idle timeout), RESMGR_ERR_TLS (CA file unreadable or
-/// without certificates).
+/// (a zero connect or idle timeout, a zero `min_speed_window_ms` with a
+/// minimum speed), RESMGR_ERR_TLS (CA file unreadable or without
+/// certificates).
 ///
 /// # Safety
 /// `client` is NULL or a live client; `options` is NULL or readable, its
@@ -118,11 +149,21 @@ pub unsafe extern "C" fn resmgr_client_set_transfer_options(
                 "connect_timeout_ms and idle_timeout_ms must be above 0",
             ));
         }
+        if o.min_speed_bytes_per_s > 0 && o.min_speed_window_ms == 0 {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                "min_speed_window_ms must be above 0 while min_speed_bytes_per_s is (0 turns the minimum speed off)",
+            ));
+        }
         let ms = |v: u32| Duration::from_millis(u64::from(v));
         let config = TransferConfig {
             connect_timeout: ms(o.connect_timeout_ms),
             idle_timeout: ms(o.idle_timeout_ms),
             total_timeout: (o.total_timeout_ms > 0).then(|| ms(o.total_timeout_ms)),
+            min_speed: (o.min_speed_bytes_per_s > 0).then(|| MinSpeed {
+                bytes_per_second: o.min_speed_bytes_per_s,
+                window: ms(o.min_speed_window_ms),
+            }),
             max_retries: o.max_retries,
             backoff_initial: ms(o.backoff_initial_ms),
             backoff_max: ms(o.backoff_max_ms),

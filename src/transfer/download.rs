@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
+use super::pace::Pace;
 use super::resume::{open_in_dir, sync_dir, ResumeState};
 use super::sys::{effective_uid, start_writeback, try_lock_exclusive};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
@@ -664,13 +665,35 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
                 "cancelled",
             )));
         }
-        let mut request = agent.get(&url);
+        let pace = {
+            let agent = agent.clone();
+            Pace::watch(self.config.min_speed, move || agent.clone().shutdown())
+        };
+        match (
+            self.exchange(sink, &agent, &pace, &url, &what),
+            pace.tripped(&what),
+        ) {
+            // The watchdog shut the connection down: that is why it failed.
+            (Err(_), Some(too_slow)) => Err(Failure::transient(too_slow)),
+            (result, _) => result,
+        }
+    }
+
+    /// One request and its response, received into `sink`.
+    fn exchange(
+        &mut self,
+        sink: &mut dyn DownloadSink,
+        agent: &ureq::Agent,
+        pace: &Pace,
+        url: &str,
+        what: &str,
+    ) -> std::result::Result<(), Failure> {
+        let size = self.task.size;
+        let mut request = agent.get(url);
         if self.offset > 0 {
             request = request.header("Range", format!("bytes={}-", self.offset));
         }
-        let mut response = request
-            .call()
-            .map_err(|e| http::request_failure(&what, e))?;
+        let mut response = request.call().map_err(|e| http::request_failure(what, e))?;
         let status = response.status().as_u16();
         match status {
             206 => {
@@ -730,7 +753,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         // and the disk (hashing.rs).
         let hasher = std::mem::take(&mut self.hasher);
         let (hasher, result) = with_hash_thread(hasher, |feed| {
-            self.receive(sink, &mut reader, &what, size, feed)
+            self.receive(sink, &mut reader, what, size, feed, pace)
         });
         self.hasher = hasher;
         result
@@ -743,6 +766,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         what: &str,
         size: u64,
         feed: &HashFeed<'_>,
+        pace: &Pace,
     ) -> std::result::Result<(), Failure> {
         loop {
             if self.task.cancel.is_cancelled() {
@@ -785,6 +809,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
             sink.write_at(self.offset, &buf[..n])?;
             feed.hash(buf, n);
             self.offset += n as u64;
+            pace.moved(n as u64);
             self.note_progress();
             let (at, when) = self.last_checkpoint;
             if self.offset.saturating_sub(at) >= self.config.checkpoint_bytes

@@ -14,6 +14,7 @@
 pub mod download;
 mod hashing;
 pub mod http;
+mod pace;
 pub mod resume;
 mod socket;
 mod sys;
@@ -21,6 +22,8 @@ pub mod upload;
 
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use pace::MinSpeed;
 
 use crate::client::{Client, ClientIo};
 use crate::error::{Error, ErrorKind, Result};
@@ -40,6 +43,11 @@ pub struct TransferConfig {
     pub idle_timeout: Duration,
     /// Limit for the whole transfer including retries; `None` for none.
     pub total_timeout: Option<Duration>,
+    /// The least each attempt must move ([`MinSpeed`]); `None` turns the
+    /// rule off. On by default ([`MinSpeed::DEFAULT`], 1 KiB/s over 60 s),
+    /// so that no transfer crawls on forever although every read returns
+    /// within the idle timeout.
+    pub min_speed: Option<MinSpeed>,
     /// Retries after the first attempt, for transient failures only.
     pub max_retries: u32,
     /// Delay before the first retry; doubles each time, with jitter.
@@ -63,6 +71,7 @@ impl Default for TransferConfig {
             connect_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(30),
             total_timeout: None,
+            min_speed: Some(MinSpeed::DEFAULT),
             max_retries: 5,
             backoff_initial: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),

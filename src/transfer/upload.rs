@@ -14,6 +14,7 @@ use ureq::SendBody;
 use super::download::sleep_unless_cancelled;
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
+use super::pace::Pace;
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
 use crate::backoff::{delay, Jitter};
 use crate::client::{Client, ClientIo, TaskInfo};
@@ -134,6 +135,8 @@ struct Body<'a, 'p, Io: ClientIo> {
     source: &'a mut dyn UploadSource,
     /// Every byte handed to the request, in order.
     hashing: &'a HashFeed<'a>,
+    /// The minimum-speed rule, told of every byte handed over.
+    pace: &'a Pace,
     offset: u64,
     /// Every byte was handed over and was what the task announced.
     verified: bool,
@@ -205,7 +208,9 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
                 return Err(self.fail(e));
             }
             self.verified = true;
+            self.pace.sent_all();
         }
+        self.pace.moved(n as u64);
         let _ =
             self.client
                 .track_progress(Direction::Upload, self.name, self.offset, Instant::now());
@@ -227,58 +232,110 @@ fn attempt<Io: ClientIo>(
     progress: &mut ProgressFn<'_>,
 ) -> std::result::Result<(), Failure> {
     let what = format!("upload '{}'", name.escape_debug());
-    let (_, outcome) = with_hash_thread(Md5Hasher::new(), |hashing| {
-        let mut body = Body {
+    let (agent, probe) = http::agent(config, tls, deadline);
+    let pace = {
+        let agent = agent.clone();
+        Pace::watch(config.min_speed, move || agent.clone().shutdown())
+    };
+    let exchange = Exchange {
+        client,
+        name,
+        task,
+        url,
+        agent: &agent,
+        probe: &probe,
+        pace: &pace,
+        what: &what,
+    };
+    match (exchange.run(source, progress), pace.tripped(&what)) {
+        // The watchdog shut the connection down: that is why it failed.
+        (Err(_), Some(too_slow)) => Err(Failure::transient(too_slow)),
+        (result, _) => result,
+    }
+}
+
+/// One PUT of an attempt, with what it runs on.
+struct Exchange<'a, Io: ClientIo> {
+    client: &'a Client<Io>,
+    name: &'a str,
+    task: &'a TaskInfo,
+    url: &'a str,
+    agent: &'a ureq::Agent,
+    probe: &'a http::SocketProbe,
+    pace: &'a Pace,
+    what: &'a str,
+}
+
+impl<Io: ClientIo> Exchange<'_, Io> {
+    fn run(
+        &self,
+        source: &mut dyn UploadSource,
+        progress: &mut ProgressFn<'_>,
+    ) -> std::result::Result<(), Failure> {
+        let Exchange {
             client,
             name,
             task,
-            source,
-            progress,
-            hashing,
-            offset: 0,
-            verified: false,
-            failure: None,
-        };
-        if task.size == 0 {
-            // Nothing is read during the request: check the source up front.
-            body.verify_complete()?;
-            body.verified = true;
+            url,
+            agent,
+            probe,
+            pace,
+            what,
+        } = *self;
+        let (_, outcome) = with_hash_thread(Md5Hasher::new(), |hashing| {
+            let mut body = Body {
+                client,
+                name,
+                task,
+                source,
+                progress,
+                hashing,
+                pace,
+                offset: 0,
+                verified: false,
+                failure: None,
+            };
+            if task.size == 0 {
+                // Nothing is read during the request: check the source up front.
+                body.verify_complete()?;
+                body.verified = true;
+                pace.sent_all();
+            }
+            let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
+            let interrupt = agent.clone();
+            task.cancel.set_interrupt(move || interrupt.shutdown());
+            if task.cancel.is_cancelled() {
+                return Err(Failure::fatal(Error::new(
+                    ErrorKind::Cancelled,
+                    "cancelled",
+                )));
+            }
+            let result = agent
+                .put(url)
+                .header("Content-Length", task.size.to_string())
+                .header("Content-MD5", task.md5.to_base64())
+                .header("Content-Type", "application/octet-stream")
+                // A store that refuses the request (expired signature) answers
+                // before the body; without this, a large body fills the socket,
+                // the write fails with EPIPE, and the 403 is never read.
+                .header("Expect", "100-continue")
+                .send(SendBody::from_reader(&mut body));
+            match body.failure.take() {
+                Some(e) => Err(Failure::fatal(e)),
+                // Asked now, while the connection the answer came on is open.
+                None => Ok((result, body.verified, body.offset, probe.unacknowledged())),
+            }
+        });
+        let (result, verified, sent, unacknowledged) = outcome?;
+        let mut response = result.map_err(|e| http::request_failure(what, e))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return early_answer(what, status, task.size, verified, sent, unacknowledged)
+                .map_or(Ok(()), |e| Err(Failure::transient(e)));
         }
-        let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
-        let (agent, probe) = http::agent(config, tls, deadline);
-        let interrupt = agent.clone();
-        task.cancel.set_interrupt(move || interrupt.shutdown());
-        if task.cancel.is_cancelled() {
-            return Err(Failure::fatal(Error::new(
-                ErrorKind::Cancelled,
-                "cancelled",
-            )));
-        }
-        let result = agent
-            .put(url)
-            .header("Content-Length", task.size.to_string())
-            .header("Content-MD5", task.md5.to_base64())
-            .header("Content-Type", "application/octet-stream")
-            // A store that refuses the request (expired signature) answers
-            // before the body; without this, a large body fills the socket,
-            // the write fails with EPIPE, and the 403 is never read.
-            .header("Expect", "100-continue")
-            .send(SendBody::from_reader(&mut body));
-        match body.failure.take() {
-            Some(e) => Err(Failure::fatal(e)),
-            // Asked now, while the connection the answer came on is open.
-            None => Ok((result, body.verified, body.offset, probe.unacknowledged())),
-        }
-    });
-    let (result, verified, sent, unacknowledged) = outcome?;
-    let mut response = result.map_err(|e| http::request_failure(&what, e))?;
-    let status = response.status().as_u16();
-    if (200..300).contains(&status) {
-        return early_answer(&what, status, task.size, verified, sent, unacknowledged)
-            .map_or(Ok(()), |e| Err(Failure::transient(e)));
+        let text = http::error_body(&mut response);
+        Err(http::status_failure(Direction::Upload, name, status, &text))
     }
-    let text = http::error_body(&mut response);
-    Err(http::status_failure(Direction::Upload, name, status, &text))
 }
 
 /// Why a `2xx` does not mean the store has the object, if it does not: the

@@ -2333,6 +2333,39 @@ static void download_stalled_after_headers_times_out(void)
     dl_teardown(&f);
 }
 
+/* Issue 10, defect 9: a store dribbling one byte every 100 ms never
+ * stalls a read (the idle timeout is 1 s) and, before the minimum speed,
+ * never ended (total_timeout_ms is 0 by default). With the default speed
+ * floor (1024 bytes/s) over a 1 s window it ends as a timeout, the bytes
+ * that came kept for a resume. */
+static void download_below_the_minimum_speed_times_out(void)
+{
+    dl_fix f;
+    srv_step st;
+    resmgr_transfer_options o;
+    memset(&st, 0, sizeof st);
+    st.dribble_ms = 100;
+    if (dl_setup(&f, "fw.bin", 10000, 0, 1000)) {
+        CHECK_STATUS(resmgr_transfer_options_init(&o), RESMGR_OK);
+        o.idle_timeout_ms = 1000;
+        o.max_retries = 0;
+        o.min_speed_window_ms = 1000;
+        CHECK_STATUS(resmgr_client_set_transfer_options(f.c, &o), RESMGR_OK);
+        srv_script(&f.srv, &st, 1);
+        CHECK_STATUS(resmgr_client_run_download(f.c, "fw.bin", f.dir, NULL, NULL, NULL, NULL),
+                     RESMGR_ERR_TIMEOUT);
+        CHECK_ERROR_MESSAGE();
+        CHECK_CONTAINS(last_error(), "minimum speed");
+        srv_stop(&f.srv);
+        CHECK_EQ_INT(f.srv.n_reqs, 1);
+        CHECK(!exists_in(f.dir, "fw.bin"));
+        CHECK(exists_in(f.dir, ".fw.bin.resmgr-state"));
+        CHECK_LAST_REPORT(f.r, DL, "fw.bin", FAIL_JSON(-1, "time_out"));
+        CHECK_EQ_INT(final_reports(f.r), 1);
+    }
+    dl_teardown(&f);
+}
+
 static void download_without_an_answer_times_out(void)
 {
     dl_fix f;
@@ -2529,6 +2562,9 @@ static void transfer_options_defaults_and_checks(void)
     CHECK_EQ_INT(o.backoff_initial_ms, 500);
     CHECK_EQ_INT(o.backoff_max_ms, 30000);
     CHECK(o.ca_file == NULL);
+    /* Issue 10, defect 9: a minimum speed is on by default. */
+    CHECK_EQ_INT(o.min_speed_bytes_per_s, 1024);
+    CHECK_EQ_INT(o.min_speed_window_ms, 60000);
     CHECK_STATUS(resmgr_transfer_options_init(NULL), RESMGR_ERR_NULL_ARG);
     CHECK_STATUS(resmgr_client_set_transfer_options(c, &o), RESMGR_OK);
     CHECK_STATUS(resmgr_client_set_transfer_options(NULL, &o), RESMGR_ERR_NULL_ARG);
@@ -2541,6 +2577,14 @@ static void transfer_options_defaults_and_checks(void)
     o.connect_timeout_ms = 0;
     CHECK_STATUS(resmgr_client_set_transfer_options(c, &o), RESMGR_ERR_INVALID_ARG);
     o.connect_timeout_ms = 1000;
+    /* A minimum speed needs a window; 0 turns the rule off, window or not. */
+    o.min_speed_window_ms = 0;
+    CHECK_STATUS(resmgr_client_set_transfer_options(c, &o), RESMGR_ERR_INVALID_ARG);
+    CHECK_ERROR_MESSAGE();
+    o.min_speed_bytes_per_s = 0;
+    CHECK_STATUS(resmgr_client_set_transfer_options(c, &o), RESMGR_OK);
+    o.min_speed_bytes_per_s = 1024;
+    o.min_speed_window_ms = 60000;
 
     o.ca_file = "/nonexistent/resmgr-test/ca.pem";
     CHECK_STATUS(resmgr_client_set_transfer_options(c, &o), RESMGR_ERR_TLS);
@@ -2703,6 +2747,7 @@ int main(void)
     RUN_TEST(upload_cancelled_from_another_thread);
     RUN_TEST(transfer_cancelled_before_it_starts_stops_at_once);
     RUN_TEST(download_stalled_after_headers_times_out);
+    RUN_TEST(download_below_the_minimum_speed_times_out);
     RUN_TEST(download_without_an_answer_times_out);
     RUN_TEST(upload_never_answered_times_out);
     RUN_TEST(upload_file_gets_its_url_from_another_thread);

@@ -101,6 +101,9 @@ pub struct Response {
     pub body: Vec<u8>,
     pub length: Length,
     pub delivery: Delivery,
+    /// The head in pieces of this many bytes, one every given pause
+    /// (`None`: all at once).
+    pub head_pace: Option<(usize, Duration)>,
 }
 
 impl Response {
@@ -112,6 +115,7 @@ impl Response {
             body: body.into(),
             length: Length::Exact,
             delivery: Delivery::All,
+            head_pace: None,
         }
     }
 
@@ -136,6 +140,13 @@ impl Response {
     /// Sends the body in `chunk`-byte pieces, one every `every`.
     pub fn slow(mut self, chunk: usize, every: Duration) -> Self {
         self.delivery = Delivery::Slow { chunk, every };
+        self
+    }
+
+    /// Sends the status line and headers in `chunk`-byte pieces, one every
+    /// `every`.
+    pub fn slow_head(mut self, chunk: usize, every: Duration) -> Self {
+        self.head_pace = Some((chunk, every));
         self
     }
 
@@ -683,8 +694,11 @@ fn send(conn: &mut dyn Conn, r: &Response, shared: &Shared) {
         Length::CloseDelimited => {}
     }
     head.push_str("Connection: close\r\n\r\n");
-    if !write_all(conn, head.as_bytes(), shared) {
-        return;
+    let (piece, every) = r.head_pace.unwrap_or((head.len(), Duration::ZERO));
+    for part in head.as_bytes().chunks(piece.max(1)) {
+        if !write_all(conn, part, shared) || !pause(every, shared) {
+            return;
+        }
     }
     match r.delivery {
         Delivery::All => {

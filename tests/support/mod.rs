@@ -240,6 +240,8 @@ pub fn config() -> TransferConfig {
         connect_timeout: Duration::from_secs(5),
         idle_timeout: Duration::from_secs(10),
         total_timeout: None,
+        // The library's default: the suite runs with it on.
+        min_speed: Some(resmgr::transfer::MinSpeed::DEFAULT),
         max_retries: 3,
         backoff_initial: Duration::from_millis(2),
         backoff_max: Duration::from_millis(10),
