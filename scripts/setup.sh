@@ -80,6 +80,18 @@ if ! cargo fuzz --version 2>/dev/null | grep -qx "cargo-fuzz $CARGO_FUZZ_VERSION
   echo "setup: installing cargo-fuzz $CARGO_FUZZ_VERSION" >&2
   cargo install --quiet --locked cargo-fuzz --version "=$CARGO_FUZZ_VERSION"
 fi
+# Miri (tests/sanitize/miri.sh) exists for nightly toolchains only: the
+# machine's nightly gets the miri and rust-src components, and a machine
+# without a nightly gets a minimal one with them.
+if ! cargo +nightly miri --version >/dev/null 2>&1; then
+  if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+    echo "setup: installing miri and rust-src for the nightly toolchain" >&2
+    rustup +nightly component add miri rust-src
+  else
+    echo "setup: installing a minimal nightly toolchain with miri (tests/sanitize/miri.sh)" >&2
+    rustup toolchain install nightly --profile minimal --component miri,rust-src
+  fi
+fi
 if ! s3s-fs --version 2>/dev/null | grep -q "$S3S_FS_VERSION"; then
   echo "setup: installing s3s-fs $S3S_FS_VERSION (a few minutes, once)" >&2
   cargo install --quiet --locked s3s-fs --version "=$S3S_FS_VERSION" --features binary

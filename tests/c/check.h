@@ -6,8 +6,9 @@
  *     file:line: [test] CHECK_EQ_INT(a, b) failed: actual -7, expected -9
  *
  * and the program ends with check_summary(), which prints exactly
- * "N passed, M failed" on its own line (stdout) and returns the exit code
- * (0 when nothing failed).
+ * "N passed, M failed" on its own line (stdout) and returns the exit code:
+ * 0 when something was checked and nothing failed. A run that checked
+ * nothing fails (it would pass without testing anything).
  *
  * Include this (or support.h, which includes it) before any other header:
  * it selects POSIX.1-2008 for the -std=c99 builds.
@@ -179,12 +180,16 @@ static inline int check_contains_(const char *haystack, const char *needle, cons
         check_test_ = "";     \
     } while (0)
 
-/* Prints the summary line and returns the process exit code. */
+/* Prints the summary line and returns the process exit code: 0 only when
+ * at least one check ran and none failed. */
 static inline int check_summary(void)
 {
     printf("%d passed, %d failed\n", check_passed_, check_failed_);
+    if (check_passed_ + check_failed_ == 0) {
+        printf("no check ran: a test that checks nothing fails\n");
+    }
     fflush(stdout);
-    return check_failed_ == 0 ? 0 : 1;
+    return check_failed_ == 0 && check_passed_ > 0 ? 0 : 1;
 }
 
 #endif /* RESMGR_TEST_CHECK_H */

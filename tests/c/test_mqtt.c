@@ -263,8 +263,9 @@ int main(void)
 
 int main(void)
 {
-    puts("0 passed, 0 failed");
-    return 0;
+    /* The library was built without the MQTT connection: nothing to test. */
+    puts("SKIPPED: the library was built without the \"mqtt\" feature");
+    return 77;
 }
 
 #endif

@@ -105,15 +105,21 @@ def disk_full(env):
         env.platform.handler = None
         if mounted:
             subprocess.run(["umount", mnt], capture_output=True)
-    assert r.rc == 1, f"exit {r.rc}: {r.err[-500:]}"
+    if r.rc != 1:
+        raise H.CheckFailed(f"exit {r.rc}: {r.err[-500:]}")
     needle = "No space left on device" if mounted else "File too large"
-    assert needle in r.err, r.err
-    assert finals and finals[-1]["progress"]["state"] == "fail", finals
-    assert needle in finals[-1]["progress"]["result_msg"], finals
-    assert "big.bin" not in listing, f"a file at the final path: {listing}"
+    if needle not in r.err:
+        raise H.CheckFailed(r.err)
+    if not (finals and finals[-1]["progress"]["state"] == "fail"):
+        raise H.CheckFailed(finals)
+    if needle not in finals[-1]["progress"]["result_msg"]:
+        raise H.CheckFailed(finals)
+    if "big.bin" in listing:
+        raise H.CheckFailed(f"a file at the final path: {listing}")
     # Only the library's own partial and resume state may stay behind.
     strays = [n for n in listing if n not in (".big.bin.resmgr-part", ".big.bin.resmgr-state")]
-    assert not strays, f"stray files left in the download directory: {strays}"
+    if strays:
+        raise H.CheckFailed(f"stray files left in the download directory: {strays}")
     p = finals[-1]["progress"]
     return f"({how}) exit 1, report fail {p['result_code']} {p['result_msg'][-60:]!r}; dir holds {listing}; stderr: {r.last_err_line()[-90:]}"
 
@@ -133,7 +139,8 @@ def kill_download(env, trial):
     bg.proc.wait(10)
     final = os.path.join(dl, "image.bin")
     if os.path.exists(final):
-        assert open(final, "rb").read() == data, "an unverified file sits at the final path after SIGKILL"
+        if open(final, "rb").read() != data:
+            raise H.CheckFailed("an unverified file sits at the final path after SIGKILL")
     state_file = os.path.join(dl, ".image.bin.resmgr-state")
     offset = 0
     if os.path.exists(state_file):
@@ -146,11 +153,15 @@ def kill_download(env, trial):
     before = len(env.store.of(path, "GET"))
     r = H.run_device(env.broker.port, dev, ["--timeout", "60", "download", "--dir", dl, "--wait", "10"], limit=120)
     env.platform.handler = None
-    assert r.rc == 0, f"rerun exit {r.rc}: {r.err[-500:]}"
-    assert open(final, "rb").read() == data, "the resumed file differs"
-    assert sorted(os.listdir(dl)) == ["image.bin"], os.listdir(dl)
+    if r.rc != 0:
+        raise H.CheckFailed(f"rerun exit {r.rc}: {r.err[-500:]}")
+    if open(final, "rb").read() != data:
+        raise H.CheckFailed("the resumed file differs")
+    if sorted(os.listdir(dl)) != ["image.bin"]:
+        raise H.CheckFailed(os.listdir(dl))
     first = env.store.of(path, "GET")[before]
-    assert first.get("range", 0) == offset, f"resumed from {first.get('range')} but the state said {offset}"
+    if first.get("range", 0) != offset:
+        raise H.CheckFailed(f"resumed from {first.get('range')} but the state said {offset}")
     return f"killed after {delay:.2f}s (~{killed_at >> 10} KiB sent, state offset {offset}); rerun resumed at {offset}, exit 0, verified"
 
 
@@ -171,15 +182,19 @@ def kill_upload(env, trial):
     time.sleep(0.3)
     got = max((q.get("received", 0) for q in env.store.of(path, "PUT")), default=0)
     stored = env.store.objects.get(path)
-    assert stored is None or stored == data, "the store holds a wrong object after SIGKILL"
+    if not (stored is None or stored == data):
+        raise H.CheckFailed("the store holds a wrong object after SIGKILL")
     env.store.accept_put(path)
     r = H.run_device(env.broker.port, dev, ["--timeout", "60", "upload", src], limit=120)
     env.platform.handler = None
-    assert r.rc == 0, f"rerun exit {r.rc}: {r.err[-500:]}"
-    assert env.store.objects.get(path) == data, "the store's object differs after the rerun"
+    if r.rc != 0:
+        raise H.CheckFailed(f"rerun exit {r.rc}: {r.err[-500:]}")
+    if env.store.objects.get(path) != data:
+        raise H.CheckFailed("the store's object differs after the rerun")
     tasks = len(env.platform.of(dev, "create_upload_task"))
     finals = env.platform.final_reports(dev, "upload")
-    assert finals and finals[-1]["progress"]["state"] == "done", finals
+    if not (finals and finals[-1]["progress"]["state"] == "done"):
+        raise H.CheckFailed(finals)
     return f"killed after {delay:.2f}s ({got >> 10} KiB of 3072 received, nothing stored); rerun: task #{tasks}, exit 0, store object exact"
 
 
@@ -200,18 +215,22 @@ def broker_restart_during_upload(env):
             pass
         H.wait_for("the device to notice", 15, lambda: "connection to the broker lost" in bg.err())
         time.sleep(1)
-        assert bg.alive(), "the device stopped while the broker was down"
+        if not bg.alive():
+            raise H.CheckFailed("the device stopped while the broker was down")
         env.broker = H.Mosquitto(env.work, port=env.broker.port, name="mosquitto2").start()
         rc = bg.wait(90)
     finally:
         bg.stop()
         if env.broker.proc.poll() is not None:  # keep the next cases going
             env.broker = H.Mosquitto(env.work, port=env.broker.port, name="mosquitto3").start()
-    assert rc == 0, f"exit {rc}: {bg.err()[-800:]}"
-    assert env.store.objects.get("/restart") == data
+    if rc != 0:
+        raise H.CheckFailed(f"exit {rc}: {bg.err()[-800:]}")
+    if env.store.objects.get("/restart") != data:
+        raise H.CheckFailed('expected: env.store.objects.get("/restart") == data')
     H.wait_for("the done report over the new connection", 20, lambda: env.platform.final_reports(dev, "upload"))
     finals = env.platform.final_reports(dev, "upload")
-    assert finals[-1]["progress"]["state"] == "done", finals
+    if finals[-1]["progress"]["state"] != "done":
+        raise H.CheckFailed(finals)
     return "broker killed mid-PUT and restarted; exit 0, object exact, done report received after the reconnect"
 
 
@@ -275,7 +294,7 @@ class ClockJumper:
 
 def clock_jump_timeout(env):
     if faketime_lib() is None:
-        return "SKIPPED: libfaketime not installed (Debian package faketime)"
+        return H.skipped("libfaketime not installed (Debian package faketime)")
     env.store.never_answer("/silent")
     dev = env.device()
     dl = tempfile.mkdtemp(prefix="clock-", dir=env.work)
@@ -287,18 +306,22 @@ def clock_jump_timeout(env):
     env.platform.handler = None
     finals = env.platform.wait_final(dev)
     jumps = [off for off, d in seen if abs(d) > 3000]
-    assert jumps, f"the wall clock never jumped (libfaketime not effective?): {seen}"
-    assert r.rc == 1 and "timed out (--timeout 4 s)" in r.err, f"exit {r.rc}: {r.err[-400:]}"
+    if not jumps:
+        raise H.CheckFailed(f"the wall clock never jumped (libfaketime not effective?): {seen}")
+    if not (r.rc == 1 and "timed out (--timeout 4 s)" in r.err):
+        raise H.CheckFailed(f"exit {r.rc}: {r.err[-400:]}")
     # Not before the limit (a forward jump must not count as time spent);
     # the upper bound only keeps a hang from passing.
-    assert r.elapsed >= 4.0, f"timed out after {r.elapsed:.1f}s of monotonic time, before the 4 s limit"
-    assert r.elapsed < 40, f"took {r.elapsed:.1f}s"
+    if r.elapsed < 4.0:
+        raise H.CheckFailed(f"timed out after {r.elapsed:.1f}s of monotonic time, before the 4 s limit")
+    if r.elapsed >= 40:
+        raise H.CheckFailed(f"took {r.elapsed:.1f}s")
     return f"wall clock jumped {', '.join(jumps)}; exit 1 'timed out' after {r.elapsed:.1f}s monotonic (limit 4 s), report {finals[-1]['progress']['result_msg'] if finals else None!r}"
 
 
 def clock_jump_slow_download(env):
     if faketime_lib() is None:
-        return "SKIPPED: libfaketime not installed (Debian package faketime)"
+        return H.skipped("libfaketime not installed (Debian package faketime)")
     data = os.urandom(5 << 20)
     env.store.serve("/slowclock", data, rate=1_000_000)
     dev = env.device()
@@ -309,9 +332,12 @@ def clock_jump_slow_download(env):
         seen = list(cj.seen)
     env.platform.handler = None
     jumps = [off for off, d in seen if abs(d) > 3000]
-    assert jumps, f"the wall clock never jumped: {seen}"
-    assert r.rc == 0, f"exit {r.rc}: {r.err[-500:]}"
-    assert open(os.path.join(dl, "slow.bin"), "rb").read() == data
+    if not jumps:
+        raise H.CheckFailed(f"the wall clock never jumped: {seen}")
+    if r.rc != 0:
+        raise H.CheckFailed(f"exit {r.rc}: {r.err[-500:]}")
+    if open(os.path.join(dl, "slow.bin"), "rb").read() != data:
+        raise H.CheckFailed('expected: open(os.path.join(dl, "slow.bin"), "rb").read() == data')
     return f"a {r.elapsed:.1f}s download (5 MiB at 1 MB/s, --timeout 20) while the wall clock jumped {', '.join(jumps)}: exit 0, verified, no spurious timeout"
 
 

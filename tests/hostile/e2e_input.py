@@ -108,13 +108,17 @@ def only_outside_untouched(root, dl_expect):
     for name in dl_expect:
         want[os.path.join("dl", name)] = None
     extra = {k for k in t if k not in want and not k.startswith("outside/")}
-    assert not extra, f"unexpected files: {sorted(extra)}"
-    assert open(os.path.join(root, "outside", "target"), "rb").read() == SENTINEL, "a file outside dl/ changed"
+    if extra:
+        raise H.CheckFailed(f"unexpected files: {sorted(extra)}")
+    if open(os.path.join(root, "outside", "target"), "rb").read() != SENTINEL:
+        raise H.CheckFailed("a file outside dl/ changed")
     for name, data in dl_expect.items():
         p = os.path.join(root, "dl", name)
-        assert os.path.isfile(p) and not os.path.islink(p), f"{name} is missing or a link"
+        if not (os.path.isfile(p) and not os.path.islink(p)):
+            raise H.CheckFailed(f"{name} is missing or a link")
         if data is not None:
-            assert open(p, "rb").read() == data, f"{name} differs from the object"
+            if open(p, "rb").read() != data:
+                raise H.CheckFailed(f"{name} differs from the object")
 
 
 def expect_refused_message(env, messages, what):
@@ -122,9 +126,12 @@ def expect_refused_message(env, messages, what):
     no request to the store, nothing written."""
     before = len(env.store.requests)
     dev, r, finals, root = download(env, messages)
-    assert r.rc == 3, f"exit {r.rc}, expected 3 (no task): {r.err[-500:]}"
-    assert not finals, f"a report was published: {finals}"
-    assert len(env.store.requests) == before, "the store was asked for something"
+    if r.rc != 3:
+        raise H.CheckFailed(f"exit {r.rc}, expected 3 (no task): {r.err[-500:]}")
+    if finals:
+        raise H.CheckFailed(f"a report was published: {finals}")
+    if len(env.store.requests) != before:
+        raise H.CheckFailed("the store was asked for something")
     only_outside_untouched(root, {})
     return f"exit 3, no report, no request, nothing written ({what})"
 
@@ -132,21 +139,30 @@ def expect_refused_message(env, messages, what):
 def expect_unsafe_name(env, name, needle):
     before = len(env.store.requests)
     dev, r, finals, root = download(env, [task_msg(env, name=name)])
-    assert len(env.store.requests) == before, "the store was asked for an unsafe name"
-    assert r.rc == 1, f"exit {r.rc}, expected 1: {r.err[-500:]}"
-    assert finals and finals[-1]["progress"]["state"] == "fail", f"no fail report: {finals}"
-    assert finals[-1]["progress"]["result_code"] == -1
-    assert needle in finals[-1]["progress"]["result_msg"], finals
-    assert needle in r.err, r.err
+    if len(env.store.requests) != before:
+        raise H.CheckFailed("the store was asked for an unsafe name")
+    if r.rc != 1:
+        raise H.CheckFailed(f"exit {r.rc}, expected 1: {r.err[-500:]}")
+    if not (finals and finals[-1]["progress"]["state"] == "fail"):
+        raise H.CheckFailed(f"no fail report: {finals}")
+    if finals[-1]["progress"]["result_code"] != -1:
+        raise H.CheckFailed('expected: finals[-1]["progress"]["result_code"] == -1')
+    if needle not in finals[-1]["progress"]["result_msg"]:
+        raise H.CheckFailed(finals)
+    if needle not in r.err:
+        raise H.CheckFailed(r.err)
     only_outside_untouched(root, {})
-    assert not os.path.exists(os.path.join(root, "x")) and not os.path.exists("/etc/x")
+    if not (not os.path.exists(os.path.join(root, "x")) and not os.path.exists("/etc/x")):
+        raise H.CheckFailed('expected: not os.path.exists(os.path.join(root, "x")) and not os.path.exists("/etc/x")')
     return f"exit 1, report {fmt_report(finals)}, nothing written; stderr: {r.last_err_line()[:120]}"
 
 
 def expect_success(env, messages, data=OBJ, name="fw.bin", root=None):
     dev, r, finals, root = download(env, messages, root=root)
-    assert r.rc == 0, f"exit {r.rc}, expected 0: {r.err[-800:]}"
-    assert finals and finals[-1]["progress"]["state"] == "done", finals
+    if r.rc != 0:
+        raise H.CheckFailed(f"exit {r.rc}, expected 0: {r.err[-800:]}")
+    if not (finals and finals[-1]["progress"]["state"] == "done"):
+        raise H.CheckFailed(finals)
     only_outside_untouched(root, {name: data})
     return dev, r, finals, root
 
@@ -182,7 +198,8 @@ def cases(env, run):
         dev, r, finals, root = download(env, [task_msg(env, name=n)])
         only_outside_untouched(root, {})
         msg = finals[-1]["progress"]["result_msg"] if finals else ""
-        assert r.rc == 1 and "too long" in msg, f"exit {r.rc}, report {fmt_report(finals)}"
+        if not (r.rc == 1 and "too long" in msg):
+            raise H.CheckFailed(f"exit {r.rc}, report {fmt_report(finals)}")
         return f"exit 1, refused up front: {fmt_report(finals)}"
 
     run.case("name 238 bytes (refused up front, nothing fetched)", name_238)
@@ -197,10 +214,9 @@ def cases(env, run):
         if r.rc == 0:
             return "exit 0, done, verified"
         msg = finals[-1]["progress"]["result_msg"] if finals else ""
-        assert r.rc == 1 and "too long" in msg and ".resmgr-part" not in msg, (
-            f"exit {r.rc}: a name within RESMGR_MAX_NAME_LEN must download, or be refused up front as too long "
-            f"to store; got report {fmt_report(finals)}"
-        )
+        if not (r.rc == 1 and "too long" in msg and ".resmgr-part" not in msg):
+            raise H.CheckFailed(f"exit {r.rc}: a name within RESMGR_MAX_NAME_LEN must download, or be refused up front as too long "
+            f"to store; got report {fmt_report(finals)}")
         return f"exit 1, refused up front: {fmt_report(finals)}"
 
     run.case("name 255 bytes (the limit)", name_255)
@@ -233,7 +249,8 @@ def cases(env, run):
         before = gets()
         expect_success(env, [task_msg(env)], root=root)
         ranges = [r.get("range") for r in env.store.of("/obj", "GET")[before:]]
-        assert ranges == [None], f"the download resumed from a symlinked partial: {ranges}"
+        if ranges != [None]:
+            raise H.CheckFailed(f"the download resumed from a symlinked partial: {ranges}")
         return "exit 0, done, fetched from byte 0; the target is untouched"
 
     run.case("symlink at the partial path with a matching state", link_partial_with_state)
@@ -242,7 +259,8 @@ def cases(env, run):
         root = env.sandbox()
         os.symlink(os.path.join(root, "outside"), os.path.join(root, "dl", "fw.bin"))
         expect_success(env, [task_msg(env)], root=root)
-        assert sorted(os.listdir(os.path.join(root, "outside"))) == ["target"]
+        if sorted(os.listdir(os.path.join(root, "outside"))) != ["target"]:
+            raise H.CheckFailed('expected: sorted(os.listdir(os.path.join(root, "outside"))) == ["target"]')
         return "exit 0, done; the directory link was replaced, nothing written into its target"
 
     run.case("symlink to a directory at the final path", link_dir_at_final)
@@ -265,11 +283,13 @@ def cases(env, run):
     def ipv6():
         if not env.store.ipv6:
             dev, r, finals, root = download(env, [task_msg(env, url=env.store.url("/obj", host="[::1]"))], timeout=10)
-            assert r.rc == 1 and finals, (r.rc, finals)
+            if not (r.rc == 1 and finals):
+                raise H.CheckFailed((r.rc, finals))
             return f"(no IPv6 loopback here) exit 1, report {fmt_report(finals)}"
         before = len(env.store.of("/obj"))
         expect_success(env, [task_msg(env, url=env.store.url("/obj", host="[::1]"))])
-        assert len(env.store.of("/obj")) == before + 1
+        if len(env.store.of("/obj")) != before + 1:
+            raise H.CheckFailed('expected: len(env.store.of("/obj")) == before + 1')
         return "exit 0, done, fetched from [::1] at the URL's port"
 
     run.case("url IPv6 literal [::1]", ipv6)
@@ -288,12 +308,16 @@ def cases(env, run):
         path = f"/huge{size}"
         env.store.routes[path] = route
         dev, r, finals, root = download(env, [task_msg(env, size=str(size), url=env.store.url(path))], timeout=12)
-        assert r.rc == 1, f"exit {r.rc}: {r.err[-500:]}"
-        assert finals and finals[-1]["progress"]["state"] == "fail", finals
+        if r.rc != 1:
+            raise H.CheckFailed(f"exit {r.rc}: {r.err[-500:]}")
+        if not (finals and finals[-1]["progress"]["state"] == "fail"):
+            raise H.CheckFailed(finals)
         t = H.tree(os.path.join(root, "dl"))
-        assert "fw.bin" not in t, "a file at the final path"
+        if "fw.bin" in t:
+            raise H.CheckFailed("a file at the final path")
         for k, v in t.items():
-            assert v[0] == "file" and v[3] < (1 << 20), f"{k} occupies {v[3]} bytes: preallocated?"
+            if not (v[0] == "file" and v[3] < (1 << 20)):
+                raise H.CheckFailed(f"{k} occupies {v[3]} bytes: preallocated?")
         only_outside_untouched(root, {k: None for k in t})
         return f"exit 1, report {fmt_report(finals)}, dl/ {sorted(t)} (<1 MiB allocated)"
 
@@ -328,9 +352,11 @@ def cases(env, run):
     # -- MD5 --
     def md5_mismatch():
         dev, r, finals, root = download(env, [task_msg(env, md5="0" * 32)])
-        assert r.rc == 1, f"exit {r.rc}"
+        if r.rc != 1:
+            raise H.CheckFailed(f"exit {r.rc}")
         p = finals[-1]["progress"]
-        assert (p["state"], p["result_code"], p["result_msg"]) == ("fail", -4, "md5sum not matched"), p
+        if (p["state"], p["result_code"], p["result_msg"]) != ("fail", -4, "md5sum not matched"):
+            raise H.CheckFailed(p)
         only_outside_untouched(root, {})
         return f"exit 1, report {fmt_report(finals)}, dl/ empty"
 
@@ -341,7 +367,8 @@ def cases(env, run):
         bad[len(bad) // 2] ^= 0xFF
         env.store.serve("/flipped", bytes(bad))
         dev, r, finals, root = download(env, [task_msg(env, url=env.store.url("/flipped"))])
-        assert r.rc == 1 and finals[-1]["progress"]["result_code"] == -4, (r.rc, finals)
+        if not (r.rc == 1 and finals[-1]["progress"]["result_code"] == -4):
+            raise H.CheckFailed((r.rc, finals))
         only_outside_untouched(root, {})
         return f"exit 1, report {fmt_report(finals)}, dl/ empty"
 
@@ -360,7 +387,8 @@ def cases(env, run):
         env.store.accept_put("/evil")
         evil = rsp("create_upload_task_rsp", size="3", name='"evil.bin"', md5sum=json.dumps(H.md5_hex(b"abc")), url=json.dumps(env.store.url("/evil")))
         expect_success(env, [evil, task_msg(env)])
-        assert not env.store.of("/evil"), "the unasked upload URL was used"
+        if env.store.of("/evil"):
+            raise H.CheckFailed("the unasked upload URL was used")
         return "exit 0, download done; no request to the unasked URL"
 
     run.case("create_upload_task_rsp never asked for (download)", unasked_upload_rsp_during_download)
@@ -388,11 +416,16 @@ def cases(env, run):
         r = H.run_device(env.broker.port, dev, ["--timeout", "30", "upload", src], limit=90)
         env.platform.handler = None
         finals = env.platform.wait_final(dev, "upload")
-        assert r.rc == 0, f"exit {r.rc}: {r.err[-500:]}"
-        assert finals and finals[-1]["progress"]["state"] == "done", finals
-        assert not env.store.of("/up/other.bin") and not env.store.of("/up/wrong.bin"), "an unasked URL was used"
-        assert env.store.objects.get("/up/log.bin") == data
-        assert len(env.store.of("/up/log.bin", "PUT")) == 1
+        if r.rc != 0:
+            raise H.CheckFailed(f"exit {r.rc}: {r.err[-500:]}")
+        if not (finals and finals[-1]["progress"]["state"] == "done"):
+            raise H.CheckFailed(finals)
+        if not (not env.store.of("/up/other.bin") and not env.store.of("/up/wrong.bin")):
+            raise H.CheckFailed("an unasked URL was used")
+        if env.store.objects.get("/up/log.bin") != data:
+            raise H.CheckFailed('expected: env.store.objects.get("/up/log.bin") == data')
+        if len(env.store.of("/up/log.bin", "PUT")) != 1:
+            raise H.CheckFailed('expected: len(env.store.of("/up/log.bin", "PUT")) == 1')
         return "exit 0, done; one PUT, to the task's own URL; the unasked and mismatched URLs got nothing"
 
     run.case("create_upload_task_rsp never asked for (upload)", unasked_upload_rsp_during_upload)
@@ -428,10 +461,13 @@ def cases(env, run):
         env.platform.handler = None
         finals = env.platform.final_reports(dev)
         got = len(env.store.of(path, "GET"))
-        assert rc == 0, f"exit {rc}"
-        assert finals and all(f["progress"]["state"] == "done" for f in finals), finals
+        if rc != 0:
+            raise H.CheckFailed(f"exit {rc}")
+        if not (finals and all(f["progress"]["state"] == "done" for f in finals)):
+            raise H.CheckFailed(finals)
         only_outside_untouched(root, {"fw.bin": OBJ})
-        assert got == 1, f"{got} GETs for one resource pushed 100 times"
+        if got != 1:
+            raise H.CheckFailed(f"{got} GETs for one resource pushed 100 times")
         return f"exit {rc}, {len(finals)} done report, {got} GET; file verified"
 
     run.case("same download pushed 100 times (one-shot)", pushed_100_times, False)
@@ -451,9 +487,12 @@ def cases(env, run):
         env.platform.handler = handler
         r = H.run_device(env.broker.port, dev, ["--timeout", "30", "download", "--dir", os.path.join(root, "dl"), "--wait", "2"], limit=60)
         env.platform.handler = None
-        assert r.rc == 3, f"exit {r.rc}"
-        assert not env.platform.final_reports(dev)
-        assert len(env.store.requests) == before
+        if r.rc != 3:
+            raise H.CheckFailed(f"exit {r.rc}")
+        if env.platform.final_reports(dev):
+            raise H.CheckFailed('expected: not env.platform.final_reports(dev)')
+        if len(env.store.requests) != before:
+            raise H.CheckFailed('expected: len(env.store.requests) == before')
         only_outside_untouched(root, {})
         return "exit 3 (no task of its own), no report, no request, nothing written"
 
@@ -498,7 +537,8 @@ def cases(env, run):
                 stable = stable + 1 if n == last else 0
                 last = n
                 time.sleep(0.2)
-            assert bg.alive(), f"resmgr-device died: {bg.err()[-1000:]}"
+            if not bg.alive():
+                raise H.CheckFailed(f"resmgr-device died: {bg.err()[-1000:]}")
             fails = env.platform.final_reports(dev)
             hwm = bg.vm_hwm_kib()
             # Still working: a real task afterwards is downloaded.
@@ -510,10 +550,14 @@ def cases(env, run):
         finally:
             bg.stop()
             env.platform.handler = None
-        assert rc == 0, f"exit {rc} after SIGTERM"
-        assert done[-1]["progress"]["state"] == "done", done
-        assert all(f["progress"]["state"] == "fail" and f["progress"]["result_code"] == -2 for f in fails), fails[:3]
-        assert hwm is not None and hwm < 200 * 1024, f"peak RSS {hwm} KiB"
+        if rc != 0:
+            raise H.CheckFailed(f"exit {rc} after SIGTERM")
+        if done[-1]["progress"]["state"] != "done":
+            raise H.CheckFailed(done)
+        if not all(f["progress"]["state"] == "fail" and f["progress"]["result_code"] == -2 for f in fails):
+            raise H.CheckFailed(fails[:3])
+        if not (hwm is not None and hwm < 200 * 1024):
+            raise H.CheckFailed(f"peak RSS {hwm} KiB")
         only_outside_untouched(root, {"after.bin": OBJ})
         return (
             f"10,000 pushes sent in {sent_in:.2f}s; device alive; {len(fails)} of them handled (404 -> fail -2 file_not_exist), "
@@ -529,12 +573,15 @@ def cases(env, run):
         env.store.endless(path, declared=declared)
         size = 1 << 20
         dev, r, finals, root = download(env, [task_msg(env, size=str(size), url=env.store.url(path))])
-        assert r.rc == 1, f"exit {r.rc}"
+        if r.rc != 1:
+            raise H.CheckFailed(f"exit {r.rc}")
         p = finals[-1]["progress"]
-        assert p["state"] == "fail" and p["result_code"] == -1, p
+        if not (p["state"] == "fail" and p["result_code"] == -1):
+            raise H.CheckFailed(p)
         only_outside_untouched(root, {})
         sent = max((q.get("sent", 0) for q in env.store.of(path)), default=0)
-        assert len(env.store.of(path)) == 1, "retried a store that sends too much"
+        if len(env.store.of(path)) != 1:
+            raise H.CheckFailed("retried a store that sends too much")
         return f"exit 1, report {fmt_report(finals)}, dl/ empty; one request; the store got to write {sent >> 20} MiB before the device hung up"
 
     run.case("store sends gigabytes more than size (no Content-Length)", more_than_size, None)
@@ -543,11 +590,15 @@ def cases(env, run):
     def never_answers():
         env.store.never_answer("/silent")
         dev, r, finals, root = download(env, [task_msg(env, url=env.store.url("/silent"))], timeout=5)
-        assert r.rc == 1, f"exit {r.rc}"
+        if r.rc != 1:
+            raise H.CheckFailed(f"exit {r.rc}")
         p = finals[-1]["progress"]
-        assert (p["state"], p["result_code"], p["result_msg"]) == ("fail", -1, "time_out"), p
-        assert "timed out" in r.err, r.err
-        assert not os.path.exists(os.path.join(root, "dl", "fw.bin"))
+        if (p["state"], p["result_code"], p["result_msg"]) != ("fail", -1, "time_out"):
+            raise H.CheckFailed(p)
+        if "timed out" not in r.err:
+            raise H.CheckFailed(r.err)
+        if os.path.exists(os.path.join(root, "dl", "fw.bin")):
+            raise H.CheckFailed('expected: not os.path.exists(os.path.join(root, "dl", "fw.bin"))')
         only_outside_untouched(root, {k[3:]: None for k in H.tree(root) if k.startswith("dl/")})
         return f"exit 1 after {r.elapsed:.0f}s (--timeout 5), report {fmt_report(finals)}; stderr: {r.last_err_line()[:100]}"
 

@@ -114,18 +114,22 @@ class Env:
 
 def mqtt_tls(env, kind):
     if kind == "expired" and env.pki.expired is None:
-        return "SKIPPED: faketime not installed, no expired certificate (tests/hostile_tls.rs covers it)"
+        return H.skipped("faketime not installed, no expired certificate (tests/hostile_tls.rs covers it)")
     dev = env.device()
     src = os.path.join(env.work, "tls.bin")
     with open(src, "wb") as f:
         f.write(OBJ)
     r = H.run_device(env.ports[kind], dev, ["--tls", "--ca", env.pki.ca, "--timeout", "30", "download", "--dir", env.work, "--wait", "1"], limit=60)
     if kind == "good":
-        assert r.rc == 3, f"the good listener did not work: exit {r.rc}: {r.err[-400:]}"
+        if r.rc != 3:
+            raise H.CheckFailed(f"the good listener did not work: exit {r.rc}: {r.err[-400:]}")
         return "exit 3 (connected, no task): the CA and listener setup is right"
-    assert r.rc == 1, f"exit {r.rc}: {r.err[-400:]}"
-    assert "TLS with the MQTT broker" in r.err, r.err
-    assert r.elapsed < 20, f"took {r.elapsed:.1f}s: a TLS failure must end the command at once"
+    if r.rc != 1:
+        raise H.CheckFailed(f"exit {r.rc}: {r.err[-400:]}")
+    if "TLS with the MQTT broker" not in r.err:
+        raise H.CheckFailed(r.err)
+    if r.elapsed >= 20:
+        raise H.CheckFailed(f"took {r.elapsed:.1f}s: a TLS failure must end the command at once")
     return f"exit 1 in {r.elapsed:.1f}s: {r.last_err_line()[15:150]}"
 
 
@@ -135,14 +139,16 @@ def mqtt_tls(env, kind):
 def assert_no_data(dl):
     """No final file; at most the engine's own (empty) partial and state."""
     for n in os.listdir(dl):
-        assert n in (".fw.bin.resmgr-part", ".fw.bin.resmgr-state"), f"unexpected {n} in {os.listdir(dl)}"
+        if n not in (".fw.bin.resmgr-part", ".fw.bin.resmgr-state"):
+            raise H.CheckFailed(f"unexpected {n} in {os.listdir(dl)}")
         if n.endswith("part"):
-            assert os.path.getsize(os.path.join(dl, n)) == 0, "bytes were written"
+            if os.path.getsize(os.path.join(dl, n)) != 0:
+                raise H.CheckFailed("bytes were written")
 
 
 def https_store(env, kind):
     if kind == "expired" and env.pki.expired is None:
-        return "SKIPPED: faketime not installed (tests/hostile_tls.rs covers it)"
+        return H.skipped("faketime not installed (tests/hostile_tls.rs covers it)")
     certs = {"good": env.pki.good, "self": env.pki.self_signed, "wronghost": env.pki.wrong_host, "expired": env.pki.expired}
     store = H.Store(tls_context=ctx_for(certs[kind]))
     store.serve("/obj", OBJ)
@@ -157,12 +163,16 @@ def https_store(env, kind):
         env.platform.handler = None
         store.stop()
     if kind == "good":
-        assert r.rc == 0 and reqs == 1, (r.rc, reqs, r.err[-300:])
+        if not (r.rc == 0 and reqs == 1):
+            raise H.CheckFailed((r.rc, reqs, r.err[-300:]))
         return "exit 0: the CA setup is right"
-    assert r.rc == 1, f"exit {r.rc}"
+    if r.rc != 1:
+        raise H.CheckFailed(f"exit {r.rc}")
     p = finals[-1]["progress"]
-    assert p["state"] == "fail" and ("TLS" in p["result_msg"] or "certificate" in p["result_msg"]), p
-    assert reqs == 0, "an HTTP request got through a bad certificate"
+    if not (p["state"] == "fail" and ("TLS" in p["result_msg"] or "certificate" in p["result_msg"])):
+        raise H.CheckFailed(p)
+    if reqs != 0:
+        raise H.CheckFailed("an HTTP request got through a bad certificate")
     assert_no_data(dl)
     return f"exit 1, report fail {p['result_code']} {p['result_msg'][-70:]!r}, no request reached the store, nothing written"
 
@@ -176,9 +186,12 @@ def https_to_plain(env):
     r = H.run_device(env.broker.port, dev, ["--timeout", "15", "download", "--dir", dl, "--wait", "10"], limit=60)
     env.platform.handler = None
     finals = env.platform.wait_final(dev)
-    assert r.rc == 1, f"exit {r.rc}"
-    assert len(env.store.requests) == before, "a plain-HTTP request was made for an https URL"
-    assert finals and finals[-1]["progress"]["state"] == "fail"
+    if r.rc != 1:
+        raise H.CheckFailed(f"exit {r.rc}")
+    if len(env.store.requests) != before:
+        raise H.CheckFailed("a plain-HTTP request was made for an https URL")
+    if not (finals and finals[-1]["progress"]["state"] == "fail"):
+        raise H.CheckFailed('expected: finals and finals[-1]["progress"]["state"] == "fail"')
     return f"exit 1, report {finals[-1]['progress']['result_msg'][-70:]!r}; no plain-text request reached the store"
 
 
@@ -200,11 +213,15 @@ def redirect(env, src_tls, dst_tls, code):
         env.platform.handler = None
         src.stop()
         dst.stop()
-    assert r.rc == 1, f"exit {r.rc}"
-    assert followed == 0, "the redirect was followed"
-    assert asked == 1, f"{asked} requests to the redirecting store"
+    if r.rc != 1:
+        raise H.CheckFailed(f"exit {r.rc}")
+    if followed != 0:
+        raise H.CheckFailed("the redirect was followed")
+    if asked != 1:
+        raise H.CheckFailed(f"{asked} requests to the redirecting store")
     p = finals[-1]["progress"]
-    assert p["state"] == "fail" and str(code) in p["result_msg"], p
+    if not (p["state"] == "fail" and str(code) in p["result_msg"]):
+        raise H.CheckFailed(p)
     assert_no_data(dl)
     return f"exit 1, report fail {p['result_code']} {p['result_msg'][-40:]!r}; the target got no request"
 
@@ -259,7 +276,8 @@ class SecretEnv:
         for what, blob in texts.items():
             data = blob.encode() if isinstance(blob, str) else blob
             for name, needle in self.needles.items():
-                assert needle not in data, f"the {name} appears in {what}"
+                if needle in data:
+                    raise H.CheckFailed(f"the {name} appears in {what}")
 
     def stop(self):
         self.platform.stop()
@@ -277,7 +295,8 @@ def secrets_case(se, label, port, secret, args, expect_rc, handler=None):
     se.platform.handler = None
     time.sleep(0.3)
     published = json.dumps([m for _, m in se.platform.messages[before:]]).encode()
-    assert p.returncode == expect_rc, f"exit {p.returncode}, expected {expect_rc}: {p.stderr.decode()[-500:]}"
+    if p.returncode != expect_rc:
+        raise H.CheckFailed(f"exit {p.returncode}, expected {expect_rc}: {p.stderr.decode()[-500:]}")
     se.check({"stdout": p.stdout, "stderr": p.stderr, "published messages": published})
     last = [l for l in p.stderr.decode().splitlines() if l.strip()][-1:] or [""]
     return f"exit {p.returncode}; secret, decoded key and HMAC password absent from stdout, stderr ({len(p.stderr)} bytes, progress lines included) and {len(published)} bytes published; last line: {last[0][15:120]}"

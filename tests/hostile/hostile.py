@@ -43,7 +43,26 @@ PRODUCT = "PROD1"
 
 
 class Skip(Exception):
-    """A tool the test needs is missing: exit 77."""
+    """A tool the test needs is missing: exit 77 (under CI=true: exit 1,
+    a test that cannot run there fails)."""
+
+
+class CheckFailed(AssertionError):
+    """A check of a case failed. The cases raise it explicitly, never with
+    `assert`, which `python -O` removes: the checks hold however Python
+    runs them."""
+
+
+def under_ci():
+    return os.environ.get("CI") == "true"
+
+
+def skipped(reason):
+    """What a case returns when it cannot run here; under CI=true it fails
+    instead (a test that cannot run there must not pass)."""
+    if under_ci():
+        raise CheckFailed(f"cannot run under CI=true: {reason}")
+    return f"SKIPPED: {reason}"
 
 
 def free_port():
@@ -779,5 +798,8 @@ def main(body):
     try:
         sys.exit(body())
     except Skip as e:
+        if under_ci():
+            print(f"FAILED: cannot run under CI=true: {e}")
+            sys.exit(1)
         print(f"SKIPPED: {e}")
         sys.exit(77)
