@@ -241,14 +241,7 @@ fn an_upload_killed_with_sigkill_at_random_points_leaves_the_store_clean_and_a_r
         let logs = tempdir();
         let log = logs.path().join("child.log");
         let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(std::env::current_exe().unwrap())
-            .args([
-                CHILD_TEST,
-                "--exact",
-                "--ignored",
-                "--nocapture",
-                "--test-threads=1",
-            ])
+        let child = child_test(CHILD_TEST)
             .env(CHILD_ENV, job.to_string())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())

@@ -8,7 +8,7 @@ mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use resmgr::protocol::Direction;
@@ -92,14 +92,7 @@ fn a_download_killed_with_sigkill_resumes_from_its_last_checkpoint() {
         "md5": md5.to_hex(),
     });
     let out = std::fs::File::create(&log).unwrap();
-    let child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            CHILD_TEST,
-            "--exact",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+    let child = child_test(CHILD_TEST)
         .env(CHILD_ENV, job.to_string())
         .stdin(Stdio::null())
         .stdout(out.try_clone().unwrap())

@@ -369,3 +369,19 @@ pub fn is_root() -> bool {
     let probe = tempfile::NamedTempFile::new().expect("temporary file");
     probe.as_file().metadata().expect("fstat").uid() == 0
 }
+
+/// A command that runs this test binary's `#[ignore]`d test `name`, alone:
+/// the child-process side of a test that kills or crashes a child. The
+/// child is ignored in ordinary runs, where it would test nothing.
+pub fn child_test(name: &str) -> std::process::Command {
+    let mut command =
+        std::process::Command::new(std::env::current_exe().expect("the test binary's path"));
+    command.args([
+        name,
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ]);
+    command
+}
