@@ -191,9 +191,7 @@ impl DirSink {
         self.written_back = state.offset;
         Some(state.offset)
     }
-}
 
-impl DirSink {
     /// [`DownloadSink::commit`], with the directory sync as a parameter so
     /// that the tests can make it fail.
     ///
@@ -256,9 +254,7 @@ impl DirSink {
         let _ = fs::remove_file(&self.state_path);
         Ok(())
     }
-}
 
-impl DirSink {
     /// Lets go of the lock file: unlinked while still held, so that
     /// whoever opens the path next makes a new one (see `lock`).
     fn unlock(&mut self) {
