@@ -66,7 +66,7 @@ fn upload_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-a");
+    let mut dev = serve.device("PROD1", "dev-a");
 
     let content = b"sensor log\n".repeat(1000);
     let name = "log 2024 ü.txt";
@@ -134,15 +134,23 @@ fn upload_round_trip() {
     assert!(row.contains("dev-a"), "{row}");
     assert!(row.contains(&content.len().to_string()), "{row}");
     assert!(row.contains(&md5_hex(&content)), "{row}");
-    assert!(row.trim_end().ends_with("yes"), "{row}");
+    assert!(row.trim_end().ends_with("verified"), "{row}");
 
     let hist = cli(&["history", "--data", &data_s]);
     assert!(hist.status.success());
     let out = stdout(&hist);
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{out}");
+    // Three reports from the device, then the platform's verdict.
+    assert_eq!(rows.len(), 4, "{out}");
     assert!(rows[0].contains("upload") && rows[0].contains("uploading") && rows[0].contains(name));
-    assert!(rows[2].contains("done"), "{out}");
+    assert!(
+        rows[2].contains("done") && rows[2].trim_end().ends_with("device"),
+        "{out}"
+    );
+    assert!(
+        rows[3].contains("done") && rows[3].contains(" platform ") && rows[3].ends_with("success"),
+        "{out}"
+    );
     let other = cli(&[
         "history",
         "--data",
@@ -160,7 +168,7 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-b");
+    let mut dev = serve.device("PROD1", "dev-b");
 
     // Done without any PUT: nothing stored.
     dev.send(json!({"type":"create_upload_task","size":3,"name":"never","md5sum":md5_hex(b"abc")}));
@@ -205,11 +213,16 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
         .contains("md5"));
 
     let list = stdout(&cli(&["list", "--data", &data.display().to_string()]));
+    // Failed uploads are listed too, with the platform's reason.
     let row = list.lines().find(|l| l.contains("wrong")).unwrap();
-    assert!(row.trim_end().ends_with("no"), "{row}");
     assert!(
-        !list.contains("never"),
-        "nothing was stored under that name: {list}"
+        row.contains(" failed ") && row.contains("md5sum not matched"),
+        "{row}"
+    );
+    let row = list.lines().find(|l| l.contains("never")).unwrap();
+    assert!(
+        row.contains(" failed ") && row.contains("file_not_exist: nothing was uploaded"),
+        "{row}"
     );
 }
 
@@ -217,7 +230,7 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
 fn invalid_requests_get_non_zero_answers_and_garbage_is_ignored() {
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(&data_dir(&tmp));
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-c");
+    let mut dev = serve.device("PROD1", "dev-c");
 
     for bad in [
         json!({"type":"create_upload_task","size":3,"name":"../etc/passwd","md5sum":md5_hex(b"abc")}),
@@ -265,7 +278,7 @@ fn push_download_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-d");
+    let mut dev = serve.device("PROD1", "dev-d");
 
     dev.send(json!({"type":"get_download_task"}));
     assert_eq!(dev.expect("get_download_task_rsp")["result_code"], 1);
@@ -360,8 +373,8 @@ fn tasks_are_handed_out_oldest_first_per_device() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut a = Device::connect(serve.broker_port(), "PROD1", "dev-e");
-    let mut b = Device::connect(serve.broker_port(), "PROD1", "dev-f");
+    let mut a = serve.device("PROD1", "dev-e");
+    let mut b = serve.device("PROD1", "dev-f");
     let f1 = tmp.path().join("one");
     let f2 = tmp.path().join("two");
     std::fs::write(&f1, b"1").unwrap();
@@ -438,7 +451,7 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
     let mosquitto_pid = serve.info["mosquitto_pid"].as_u64().unwrap();
     let old_url;
     {
-        let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-g");
+        let mut dev = serve.device("PROD1", "dev-g");
         assert!(push(&data, "PROD1", "dev-g", &file, None).status.success());
         old_url = dev.expect("download")["url"].as_str().unwrap().to_string();
         dev.send(json!({"type":"create_upload_task","size":2,"name":"up","md5sum":md5_hex(b"hi")}));
@@ -469,16 +482,17 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
     assert!(list.status.success());
     assert!(stdout(&list)
         .lines()
-        .any(|l| l.contains("up") && l.trim_end().ends_with("yes")));
+        .any(|l| l.contains("up") && l.trim_end().ends_with("verified")));
     assert_eq!(
         stdout(&cli(&["history", "--data", &data_s]))
             .lines()
             .count(),
-        2
+        3,
+        "header, the device's done, the platform's verdict"
     );
 
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-g");
+    let mut dev = serve.device("PROD1", "dev-g");
     dev.send(json!({"type":"get_download_task"}));
     let task = dev.expect("get_download_task_rsp");
     assert_eq!(task["name"], "cfg.json");
@@ -493,14 +507,45 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
 fn cli_usage_errors() {
     let out = cli(&["--help"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("resmgr-platform serve --data DIR"));
+    for cmd in ["serve", "push", "list", "history", "device", "task"] {
+        assert!(stdout(&out).contains(cmd), "{cmd} in {}", stdout(&out));
+    }
+    for bad in [
+        &["serve"][..],
+        &["frobnicate"],
+        &["list", "--data", "/x", "--bogus", "1"],
+        &["serve", "--data", "/x", "--public-url", "ftp://h/"],
+        &["serve", "--data", "/x", "--public-url", "127.0.0.1:80"],
+        &["serve", "--data", "/x", "--url-ttl", "0"],
+        &[
+            "serve",
+            "--data",
+            "/x",
+            "--s3-endpoint",
+            "http://127.0.0.1:1",
+        ],
+        &[
+            "device",
+            "add",
+            "--data",
+            "/x",
+            "--product",
+            "a/b",
+            "--device",
+            "d",
+        ],
+    ] {
+        let out = cli(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("resmgr-platform: "),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = cli(&["serve"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--data"));
-    let out = cli(&["frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = cli(&["list", "--data", "/x", "--bogus", "1"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--data"), "{}", stderr(&out));
 }
 
 #[test]
@@ -589,19 +634,9 @@ fn serve_uses_a_given_broker_and_leaves_it_running() {
         .as_str()
         .unwrap()
         .to_string();
-    let expires: u64 = url
-        .split("expires=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let now = resmgr_platform::util::now_unix();
     assert!(
-        expires > now && expires <= now + 60,
-        "--url-ttl 60 bounds the expiry"
+        url.contains("&X-Amz-Expires=60&"),
+        "--url-ttl 60 bounds the expiry: {url}"
     );
     drop(dev);
 
