@@ -168,13 +168,33 @@ build_platform() {
   [ -x "$PLATFORM" ] || fail "no $PLATFORM after the build"
 }
 
+# register_device PRODUCT DEVICE: `resmgr-platform device add`; prints the
+# secret.
+register_device() {
+  "$PLATFORM" device add --data "$PLATFORM_DATA" --product "$1" --device "$2" 2>>"$WORK/device-add.log" ||
+    { cat "$WORK/device-add.log" >&2; fail "device add $1/$2 failed"; }
+}
+
 # start_platform [serve options...]: starts `resmgr-platform serve` with its
 # data in $WORK/platform and waits for it; sets PLATFORM_DATA, BROKER_PORT,
-# HTTP_PORT, PLATFORM_PID, PLATFORM_LOG.
+# HTTP_PORT, PLATFORM_PID, PLATFORM_LOG, PLATFORM_READY (platform.json).
+# Its private broker admits registered devices only (unless the options
+# say --broker or --anonymous): $PRODUCT/$DEVICE_NAME is registered first,
+# and DEVICE_AUTH (--secret SECRET) is what run_device and start_device
+# pass, so the device logs in with its key.
+DEVICE_AUTH=()
 start_platform() {
   [ -n "${PLATFORM:-}" ] || build_platform
   PLATFORM_DATA=$WORK/platform
   PLATFORM_LOG=$WORK/platform.log
+  local checked=1 arg
+  for arg in "$@"; do
+    case $arg in --broker | --anonymous) checked=0 ;; esac
+  done
+  if [ "$checked" -eq 1 ] && [ ${#DEVICE_AUTH[@]} -eq 0 ]; then
+    DEVICE_SECRET=$(register_device "$PRODUCT" "$DEVICE_NAME")
+    DEVICE_AUTH=(--secret "$DEVICE_SECRET")
+  fi
   watch_log "$PLATFORM_LOG"
   local ready=$WORK/platform-ready.json
   rm -f "$ready"
@@ -187,6 +207,7 @@ start_platform() {
     [ "$SECONDS" -lt "$deadline" ] || fail "resmgr-platform serve not ready within 30s"
     sleep 0.1
   done
+  PLATFORM_READY=$ready
   BROKER_PORT=$(json_get "$ready" broker_port)
   HTTP_PORT=$(json_get "$ready" http_port)
   log "platform ready: broker 127.0.0.1:$BROKER_PORT, store 127.0.0.1:$HTTP_PORT"
@@ -215,7 +236,7 @@ history_has() {
 listed_verified() {
   platform list 2>/dev/null |
     awk -v n="$1" -v m="$2" -v p="$PRODUCT" -v d="$DEVICE_NAME" \
-      '$1 == p && $2 == d && $3 == n && $5 == m && $6 == "yes" { found = 1 } END { exit !found }'
+      '$1 == p && $2 == d && $3 == n && $5 == m && $6 == "verified" { found = 1 } END { exit !found }'
 }
 
 # start_mosquitto PORT [config lines...]: a broker of this test's own.
@@ -257,7 +278,7 @@ run_device() {
   watch_log "$err"
   DEVICE_RC=0
   timeout -k 5 300 "$DEVICE" --host 127.0.0.1 --port "$BROKER_PORT" \
-    --product "$PRODUCT" --device "$DEVICE_NAME" "$@" >"$out" 2>"$err" || DEVICE_RC=$?
+    --product "$PRODUCT" --device "$DEVICE_NAME" "${DEVICE_AUTH[@]}" "$@" >"$out" 2>"$err" || DEVICE_RC=$?
 }
 
 # start_device STDOUT STDERR ARGS...: the same in the background; sets
@@ -267,7 +288,7 @@ start_device() {
   shift 2
   watch_log "$err"
   "$DEVICE" --host 127.0.0.1 --port "$BROKER_PORT" \
-    --product "$PRODUCT" --device "$DEVICE_NAME" "$@" >"$out" 2>"$err" &
+    --product "$PRODUCT" --device "$DEVICE_NAME" "${DEVICE_AUTH[@]}" "$@" >"$out" 2>"$err" &
   DEVICE_PID=$!
   track "$DEVICE_PID"
 }
