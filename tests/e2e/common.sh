@@ -213,11 +213,17 @@ start_platform() {
   log "platform ready: broker 127.0.0.1:$BROKER_PORT, store 127.0.0.1:$HTTP_PORT"
 }
 
-# platform CMD [args...]: runs a platform command against this test's data.
+# platform CMD [SUBCMD] [args...]: runs a platform command against this
+# test's data (`device` and `task` take a subcommand first).
 platform() {
-  local cmd=$1
+  local cmd=("$1")
   shift
-  "$PLATFORM" "$cmd" --data "$PLATFORM_DATA" "$@"
+  case ${cmd[0]} in device | task)
+    cmd+=("$1")
+    shift
+    ;;
+  esac
+  "$PLATFORM" "${cmd[@]}" --data "$PLATFORM_DATA" "$@"
 }
 
 # push FILE [--name NAME]
@@ -297,3 +303,25 @@ need python3
 if [ "${E2E_NO_DEVICE:-0}" != 1 ]; then
   [ -x "$DEVICE" ] || fail "resmgr-device not found at $DEVICE (build with cmake first, or set RESMGR_DEVICE)"
 fi
+
+# key_login PRODUCT DEVICE SECRET EXPIRY [sha1|sha256]: prints the client id,
+# username and password of a key-authenticated login (../shared/protocol.md),
+# computed here with Python's hmac, independently of the platform.
+key_login() {
+  python3 - "$@" <<'PY'
+import base64, hashlib, hmac, sys
+product, device, secret, expiry = sys.argv[1:5]
+alg = sys.argv[5] if len(sys.argv) > 5 else "sha256"
+username = f"{product}{device};12010126;Ab3x9;{expiry}"
+digest = hmac.new(base64.b64decode(secret), username.encode(), getattr(hashlib, alg)).hexdigest()
+print(product + device, username, f"{digest};hmac{alg}")
+PY
+}
+
+# mosquitto_log: the private broker's log.
+mosquitto_log() { cat "$PLATFORM_DATA/mosquitto/mosquitto.log" 2>/dev/null; }
+
+# one_line FILE WHAT: FILE holds exactly one line.
+one_line() {
+  [ "$(line_count "$1")" -eq 1 ] || fail "$2: not one line: $(cat "$1")"
+}
