@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use rusty_s3::actions::{GetObject, HeadObject, PutObject, S3Action};
+use rusty_s3::actions::{GetObject, HeadBucket, HeadObject, PutObject, S3Action};
 use rusty_s3::{Bucket as S3Bucket, Credentials, UrlStyle};
 
 /// The HTTP methods URLs are signed for.
@@ -62,6 +62,13 @@ impl Presigner {
     /// A URL for `method` on object `key`, valid for `ttl` from now.
     pub fn presign(&self, method: Method, key: &str, ttl: Duration) -> String {
         self.presign_at(method, key, ttl, &jiff::Timestamp::now())
+    }
+
+    /// A HEAD of the bucket itself (does it exist, are we let in?).
+    pub fn presign_bucket_head(&self, ttl: Duration) -> String {
+        HeadBucket::new(&self.bucket, Some(&self.credentials))
+            .sign(ttl)
+            .to_string()
     }
 
     /// The same as if signed at `at` (to check a URL, or to forge an

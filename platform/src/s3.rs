@@ -135,39 +135,52 @@ impl S3Store {
     }
 
     fn check(&self) -> Result<(), String> {
-        // A GET of a key that is never stored: 404 NoSuchKey means the
-        // store is there, the bucket exists and the signature was accepted.
-        let url = self
-            .presigner
-            .presign(Method::Get, ".resmgr-platform-check", OWN_TTL);
-        let mut resp = self
+        // HEAD of the bucket: 200 means the store is there, the bucket
+        // exists and the signature was accepted.
+        let url = self.presigner.presign_bucket_head(OWN_TTL);
+        let resp = self
             .agent
-            .get(&url)
+            .head(&url)
             .call()
             .map_err(|e| format!("cannot reach the S3 store at {}: {e}", self.describe))?;
         let status = resp.status().as_u16();
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(64 * 1024)
-            .read_to_string()
-            .unwrap_or_default();
-        let why = store_error(&body);
         match status {
-            200 | 404 if !why.starts_with("NoSuchBucket") => Ok(()),
+            200..=299 => Ok(()),
             404 => Err(format!(
-                "the S3 store at {} has no bucket {:?} ({why})",
+                "the S3 store at {} has no bucket {:?} (HTTP 404)",
                 self.describe,
                 self.presigner.bucket_name()
             )),
             401 | 403 => Err(format!(
-                "the S3 store at {} refused the credentials of AWS_ACCESS_KEY_ID (HTTP {status} {why})",
-                self.describe
+                "the S3 store at {} refused the credentials of AWS_ACCESS_KEY_ID ({})",
+                self.describe,
+                self.why_refused()
             )),
             _ => Err(format!(
-                "the S3 store at {} answered HTTP {status} ({why})",
+                "the S3 store at {} answered HTTP {status} to a HEAD of the bucket",
                 self.describe
             )),
+        }
+    }
+
+    /// The store's own words for a refused request (a HEAD has no body):
+    /// the error code of a GET of a key that is never stored.
+    fn why_refused(&self) -> String {
+        let url = self
+            .presigner
+            .presign(Method::Get, ".resmgr-platform-check", OWN_TTL);
+        match self.agent.get(&url).call() {
+            Ok(mut resp) => {
+                let status = resp.status().as_u16();
+                let body = resp
+                    .body_mut()
+                    .with_config()
+                    .limit(64 * 1024)
+                    .read_to_string()
+                    .unwrap_or_default();
+                format!("HTTP {status} {}", store_error(&body))
+            }
+            Err(e) => e.to_string(),
         }
     }
 
