@@ -325,3 +325,22 @@ mosquitto_log() { cat "$PLATFORM_DATA/mosquitto/mosquitto.log" 2>/dev/null; }
 one_line() {
   [ "$(line_count "$1")" -eq 1 ] || fail "$2: not one line: $(cat "$1")"
 }
+
+# ask_upload_url NAME: asks for an upload task over MQTT with the device's
+# key (key_login) and prints the URL of the answer.
+ask_upload_url() {
+  local cid user pass tls=()
+  read -r cid user pass < <(key_login "$PRODUCT" "$DEVICE_NAME" "$DEVICE_SECRET" $(($(date +%s) + 600)))
+  [ -z "${CA_FILE:-}" ] || tls=(--cafile "$CA_FILE")
+  timeout 20 mosquitto_rr -p "$BROKER_PORT" "${tls[@]}" -i "$cid" -u "$user" -P "$pass" -W 15 \
+    -t "\$resource/up/service/$PRODUCT/$DEVICE_NAME" -e "\$resource/down/service/$PRODUCT/$DEVICE_NAME" \
+    -m "{\"type\":\"create_upload_task\",\"size\":1,\"name\":\"$1\",\"md5sum\":\"0cc175b9c0f1b6a831c399e269772661\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["url"])'
+}
+
+# stop_platform: SIGTERM, and it must exit 0.
+stop_platform() {
+  kill -TERM "$PLATFORM_PID"
+  wait_exit "$PLATFORM_PID" 20
+  [ "$EXIT_RC" -eq 0 ] || fail "serve exited $EXIT_RC on SIGTERM"
+}

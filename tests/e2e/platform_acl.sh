@@ -24,7 +24,7 @@ spy=$!
 track "$spy"
 for filter in "$down_b" "\$resource/down/service/$PRODUCT/+" '#' '$resource/#'; do
   wait_until 10 "the broker to deny A's subscription to $filter" \
-    eval 'mosquitto_log | grep -qF "denied client \"$cid_a\" Subscribe on \"$filter\""'
+    eval 'mosquitto_log | grep -F "denied client \"$cid_a\" Subscribe on \"$filter\"" >/dev/null'
 done
 
 log "B downloads a file pushed to it while A listens"
@@ -58,7 +58,7 @@ timeout 20 mosquitto_pub -p "$BROKER_PORT" -i "$cid_a" -u "$user_a" -P "$pass_a"
   -m '{"type":"create_upload_task","size":1,"name":"spoofed-by-a","md5sum":"0cc175b9c0f1b6a831c399e269772661"}' ||
   fail "mosquitto_pub as A failed"
 wait_until 10 "the broker to deny A's publish" \
-  eval 'mosquitto_log | grep -qF "denied client \"$cid_a\" Write on \"\$resource/up/service/$PRODUCT/devB\""'
+  eval 'mosquitto_log | grep -F "denied client \"$cid_a\" Write on \"\$resource/up/service/$PRODUCT/devB\"" >/dev/null'
 # A's own request, sent after the spoofed one was acknowledged, is answered:
 # had the broker passed the spoofed one on, the platform would have seen it
 # first.
@@ -69,4 +69,4 @@ timeout 20 mosquitto_rr -p "$BROKER_PORT" -i "$cid_a" -u "$user_a" -P "$pass_a" 
 grep -q '"create_upload_task_rsp"' "$WORK/marker.out" || fail "no answer to A: $(cat "$WORK/marker.out")"
 wait_until 10 "the platform to log A's task" grep -q 'upload task "marker"' "$PLATFORM_LOG"
 if grep -q spoofed-by-a "$PLATFORM_LOG"; then fail "the platform got A's message on B's topic"; fi
-if platform list | grep -q spoofed-by-a; then fail "A created a task for B"; fi
+if platform list | grep spoofed-by-a >/dev/null; then fail "A created a task for B"; fi
