@@ -22,7 +22,7 @@ use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::service::service_fn;
 use hyper::{Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
 /// Concurrent connections served at once; more are answered 503.
@@ -67,7 +67,14 @@ impl ConnLog {
         *self.0.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
     }
 
-    fn finish(&self, outcome: Result<(), hyper::Error>) {
+    fn has_transfer(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    }
+
+    /// Logs the transfer's fate. `outcome` is how the connection ended:
+    /// `Ok` when the client closed it cleanly after the answer, so every
+    /// byte sent reached it.
+    fn finish(&self, outcome: Result<(), String>) {
         let Some(t) = self.0.lock().unwrap_or_else(|e| e.into_inner()).take() else {
             return;
         };
@@ -81,7 +88,7 @@ impl ConnLog {
                 t.what, t.total
             ),
             Err(e) => eprintln!(
-                "resmgr-platform: store: {}: the client went away after at most {sent} of {} bytes ({e})",
+                "resmgr-platform: store: {}: the client cut the transfer: at most {sent} of {} bytes reached it ({e})",
                 t.what, t.total
             ),
         }
@@ -227,8 +234,33 @@ where
         .timer(TokioTimer::new())
         .header_read_timeout(IO_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
+        .without_shutdown()
         .await;
-    log.finish(outcome);
+    let mut io = match outcome {
+        Ok(parts) => parts.io.into_inner(),
+        Err(e) => return log.finish(Err(e.to_string())),
+    };
+    let _ = io.shutdown().await;
+    if !log.has_transfer() {
+        return;
+    }
+    // Every byte was handed to the network, which does not mean the client
+    // took them: a client that closes with data still unread resets the
+    // connection, one that read everything closes it cleanly. Wait for
+    // which (bounded).
+    let closed = tokio::time::timeout(IO_TIMEOUT, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match io.read(&mut buf).await {
+                Ok(0) => return Ok(()),
+                Ok(_) => continue,
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err("it kept the connection open without a word".into()));
+    log.finish(closed);
 }
 
 /// Reads a whole (small) request body, at most `limit` bytes.

@@ -35,15 +35,26 @@ use crate::devices::{self, Access, Registry};
 pub const MOSQ_EVT_ACL_CHECK: c_int = 2;
 /// `MOSQ_EVT_BASIC_AUTH`.
 pub const MOSQ_EVT_BASIC_AUTH: c_int = 3;
-const MOSQ_ERR_SUCCESS: c_int = 0;
-const MOSQ_ERR_INVAL: c_int = 3;
-const MOSQ_ERR_AUTH: c_int = 11;
-const MOSQ_ERR_ACL_DENIED: c_int = 12;
-const MOSQ_ACL_READ: c_int = 0x01;
-const MOSQ_ACL_WRITE: c_int = 0x02;
-const MOSQ_ACL_SUBSCRIBE: c_int = 0x04;
-const MOSQ_LOG_NOTICE: c_int = 1 << 1;
-const MOSQ_LOG_WARNING: c_int = 1 << 2;
+/// `MOSQ_ERR_SUCCESS`.
+pub const MOSQ_ERR_SUCCESS: c_int = 0;
+/// `MOSQ_ERR_INVAL`.
+pub const MOSQ_ERR_INVAL: c_int = 3;
+/// `MOSQ_ERR_AUTH`: a refused login.
+pub const MOSQ_ERR_AUTH: c_int = 11;
+/// `MOSQ_ERR_ACL_DENIED`: a refused topic.
+pub const MOSQ_ERR_ACL_DENIED: c_int = 12;
+/// `MOSQ_ACL_READ`.
+pub const MOSQ_ACL_READ: c_int = 0x01;
+/// `MOSQ_ACL_WRITE`.
+pub const MOSQ_ACL_WRITE: c_int = 0x02;
+/// `MOSQ_ACL_SUBSCRIBE`.
+pub const MOSQ_ACL_SUBSCRIBE: c_int = 0x04;
+/// `MOSQ_LOG_NOTICE`.
+pub const MOSQ_LOG_NOTICE: c_int = 1 << 1;
+/// `MOSQ_LOG_WARNING`.
+pub const MOSQ_LOG_WARNING: c_int = 1 << 2;
+/// `MOSQ_PLUGIN_VERSION`: the plugin interface spoken.
+pub const MOSQ_PLUGIN_VERSION: c_int = 5;
 
 /// `struct mosquitto_opt`.
 #[repr(C)]
@@ -330,8 +341,8 @@ pub unsafe extern "C" fn mosquitto_plugin_version(count: c_int, versions: *const
     }
     // SAFETY: the caller's promise.
     let list = unsafe { std::slice::from_raw_parts(versions, count as usize) };
-    if list.contains(&5) {
-        5
+    if list.contains(&MOSQ_PLUGIN_VERSION) {
+        MOSQ_PLUGIN_VERSION
     } else {
         -1
     }

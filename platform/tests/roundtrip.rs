@@ -666,3 +666,140 @@ fn serve_uses_a_given_broker_and_leaves_it_running() {
         "a given broker is not serve's to stop"
     );
 }
+
+#[test]
+fn after_done_the_rsp_comes_before_the_verdict() {
+    // The incumbent SDK keeps the last of the two answers it reads after a
+    // `done`: the verdict must come second for it to see a rejection.
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&data_dir(&tmp));
+    let mut dev = serve.device("PROD1", "dev-order");
+    let wait = std::time::Duration::from_secs(15);
+    for (name, body) in [
+        ("good", &b"abc"[..]),
+        ("wrong", &b"abd"[..]),
+        ("never", &b""[..]),
+    ] {
+        dev.send(
+            json!({"type":"create_upload_task","size":3,"name":name,"md5sum":md5_hex(b"abc")}),
+        );
+        let rsp = dev.next(wait).expect("create_upload_task_rsp");
+        assert_eq!(rsp["type"], "create_upload_task_rsp", "{rsp}");
+        if !body.is_empty() {
+            assert_eq!(put(rsp["url"].as_str().unwrap(), body).status, 200);
+        }
+        dev.send(progress(
+            "report_upload_progress",
+            name,
+            "done",
+            None,
+            0,
+            "",
+        ));
+        let first = dev.next(wait).expect("an answer to done");
+        let second = dev.next(wait).expect("a second answer to done");
+        assert_eq!(
+            first["type"], "report_upload_progress_rsp",
+            "{name}: {first}"
+        );
+        assert_eq!(second["type"], "upload_result", "{name}: {second}");
+        assert_eq!(second["report"]["name"], name);
+        let code = second["report"]["progress"]["result_code"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            code,
+            [0, -4, -2][["good", "wrong", "never"]
+                .iter()
+                .position(|n| *n == name)
+                .unwrap()]
+        );
+    }
+}
+
+#[test]
+fn the_store_log_does_not_claim_a_transfer_the_client_cut() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(&tmp);
+    let serve = Serve::start(&data);
+    let mut dev = serve.device("PROD1", "dev-cut");
+    // Small enough to fit in the socket buffers: every byte is written
+    // before the client goes, so only the client's way of closing tells.
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let file = tmp.path().join("fw.bin");
+    std::fs::write(&file, &content).unwrap();
+    assert!(push(&data, "PROD1", "dev-cut", &file, None)
+        .status
+        .success());
+    let url = dev.expect("download")["url"].as_str().unwrap().to_string();
+
+    let (addr, target) = split_url(&url);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut first = [0u8; 4096];
+    assert!(s.read(&mut first).unwrap() > 0);
+    // Time for the server to write the rest (it fits in the buffers); the
+    // verdict must not depend on it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(s); // with most of the body unread
+
+    let log = || std::fs::read_to_string(&serve.log).unwrap_or_default();
+    wait_until("the store to log the cut GET", || {
+        log().contains("GET downloads/PROD1/dev-cut/fw.bin -> 200: the client cut the transfer")
+    });
+    assert!(!log().contains("(200000 bytes sent)"), "{}", log());
+
+    // A client that reads everything is logged as served in full.
+    assert_eq!(get(&url).body.len(), content.len());
+    wait_until("the store to log the whole GET", || {
+        log().contains("GET downloads/PROD1/dev-cut/fw.bin -> 200 (200000 bytes sent)")
+    });
+}
+
+#[test]
+fn the_broker_admits_registered_devices_on_their_own_topics_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&data_dir(&tmp));
+    let port = serve.broker_port();
+    let secret_a = serve.register("PROD1", "dev-a");
+    serve.register("PROD1", "dev-b");
+    let now = resmgr_platform::util::now_unix();
+    let a = |expiry, sha1| key_login("PROD1", "dev-a", &secret_a, expiry, sha1);
+
+    for sha1 in [false, true] {
+        assert!(Device::try_connect(port, "PROD1", "dev-a", &a(now + 60, sha1)).is_ok());
+    }
+    let refused = |r: Result<Device, Refusal>| matches!(r, Err(Refusal::Login(_)));
+    assert!(
+        refused(Device::try_connect(
+            port,
+            "PROD1",
+            "dev-a",
+            &a(now - 1, false)
+        )),
+        "expired"
+    );
+    let wrong = key_login("PROD1", "dev-a", "AAAAAAAAAAAAAAAA", now + 60, false);
+    assert!(
+        refused(Device::try_connect(port, "PROD1", "dev-a", &wrong)),
+        "wrong secret"
+    );
+    let unknown = key_login("PROD1", "dev-z", &secret_a, now + 60, false);
+    assert!(
+        refused(Device::try_connect(port, "PROD1", "dev-z", &unknown)),
+        "unknown device"
+    );
+    let anonymous = Login::anonymous("PROD1", "dev-a");
+    assert!(
+        refused(Device::try_connect(port, "PROD1", "dev-a", &anonymous)),
+        "anonymous"
+    );
+
+    // A's login, B's down topic: the subscription is refused.
+    assert_eq!(
+        Device::try_connect(port, "PROD1", "dev-b", &a(now + 60, false)).err(),
+        Some(Refusal::Subscription)
+    );
+}
