@@ -11,6 +11,7 @@ use rumqttc::Client;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use crate::devices::Registry;
 use crate::http::{self, Body, ConnLog, Handler, Reply, Request, Server};
 use crate::mqtt;
 use crate::peer::Peer;
@@ -45,15 +46,19 @@ struct AdminHandler {
     token: String,
     peer: Arc<Peer>,
     client: Client,
+    registry: Option<PathBuf>,
 }
 
 /// Starts the admin endpoint; requests must use the path prefix
-/// `/admin/<token>`.
+/// `/admin/<token>`. With `registry` (the broker checks devices), a push
+/// to a device that is not registered there is refused: it could never
+/// log in to take it.
 pub fn serve(
     listener: TcpListener,
     token: String,
     peer: Arc<Peer>,
     client: Client,
+    registry: Option<PathBuf>,
 ) -> std::io::Result<Server> {
     Server::start(
         listener,
@@ -62,6 +67,7 @@ pub fn serve(
             token,
             peer,
             client,
+            registry,
         }),
     )
 }
@@ -112,6 +118,18 @@ impl AdminHandler {
             Ok(p) => p,
             Err(e) => return answer(400, json!({ "error": e })),
         };
+        if let Some(path) = &self.registry {
+            let known = Registry::load(path)
+                .map(|r| r.find(&push.product, &push.device).is_some())
+                .unwrap_or(false);
+            if !known {
+                let error = format!(
+                    "device {}/{} is not registered (resmgr-platform device add --product {} --device {}): the broker would never let it in",
+                    push.product, push.device, push.product, push.device
+                );
+                return answer(404, json!({ "error": error }));
+            }
+        }
         match self
             .peer
             .push(&push.product, &push.device, &push.file, &push.name)

@@ -440,7 +440,7 @@ fn cmd_push(a: PushArgs) -> Result<(), Failure> {
     )?;
     if status != 200 {
         let why = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("push failed ({status}): {why}").into());
+        return Err(format!("push failed: {why}").into());
     }
     println!(
         "pushed {name:?} ({} bytes, md5 {}) to {}/{}",

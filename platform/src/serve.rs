@@ -294,6 +294,7 @@ pub fn run(opts: ServeOptions) -> Result<(), String> {
         token.clone(),
         Arc::clone(&peer),
         link.client(),
+        plugin_file.as_ref().map(|_| registry.clone()),
     )
     .map_err(|e| e.to_string())?;
 

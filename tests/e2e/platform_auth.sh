@@ -88,6 +88,10 @@ grep -q "already registered" "$WORK/cli.err" || fail "unclear: $(cat "$WORK/cli.
 expect_cli 1 device remove --data "$PLATFORM_DATA" --product "$PRODUCT" --device ghost
 grep -q "no device $PRODUCT/ghost is registered" "$WORK/cli.err" || fail "unclear: $(cat "$WORK/cli.err")"
 
+printf 'x' >"$WORK/x.bin"
+expect_cli 1 push --data "$PLATFORM_DATA" --product "$PRODUCT" --device ghost "$WORK/x.bin"
+grep -q "device $PRODUCT/ghost is not registered" "$WORK/cli.err" || fail "unclear: $(cat "$WORK/cli.err")"
+
 log "a removed device can no longer log in"
 platform device remove --product "$PRODUCT" --device "$DEVICE_NAME" >/dev/null || fail "device remove failed"
 refused --product "$PRODUCT" --device "$DEVICE_NAME" --secret "$DEVICE_SECRET" "no registered device has this client id"
