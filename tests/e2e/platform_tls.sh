@@ -40,6 +40,8 @@ mkdir "$WORK/dl"
 run_device "$WORK/dl.out" "$WORK/dl.err" --timeout 60 --tls --ca "$ca" download --dir "$WORK/dl" --wait 20
 [ "$DEVICE_RC" -eq 0 ] || fail "download over TLS exited $DEVICE_RC"
 cmp "$fw" "$WORK/dl/fw.bin" || fail "the downloaded file differs"
+wait_until 35 "the store to log the https GET as sent in full" \
+  grep -q "GET downloads/$PRODUCT/$DEVICE_NAME/fw.bin -> 200 (786432 bytes sent)" "$PLATFORM_LOG"
 
 log "without --ca: refused at once"
 start=$SECONDS
