@@ -475,8 +475,9 @@ pub unsafe extern "C" fn mosquitto_plugin_cleanup(
 }
 
 /// Where `serve` finds the plugin: `$RESMGR_MOSQUITTO_PLUGIN`, else
-/// `libresmgr_platform.so` beside the running executable (where cargo
-/// builds it).
+/// `libresmgr_platform.so` beside the running executable, where `cargo
+/// build` puts it, or in `deps/` beside it, where `cargo test` leaves it
+/// (the newer of the two when both exist).
 pub fn plugin_path() -> Result<PathBuf, String> {
     if let Some(p) = std::env::var_os("RESMGR_MOSQUITTO_PLUGIN") {
         let p = PathBuf::from(p);
@@ -491,19 +492,21 @@ pub fn plugin_path() -> Result<PathBuf, String> {
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot locate myself: {e}"))?;
     let dir = exe.parent().map(PathBuf::from).unwrap_or_default();
-    for candidate in [
+    let newest = [
         dir.join("libresmgr_platform.so"),
-        dir.join("../libresmgr_platform.so"),
-    ] {
-        if candidate.is_file() {
-            return candidate
-                .canonicalize()
-                .map_err(|e| format!("cannot resolve {}: {e}", candidate.display()));
-        }
+        dir.join("deps/libresmgr_platform.so"),
+    ]
+    .into_iter()
+    .filter_map(|p| Some((std::fs::metadata(&p).ok()?.modified().ok()?, p)))
+    .max_by_key(|(modified, _)| *modified);
+    match newest {
+        Some((_, p)) => p
+            .canonicalize()
+            .map_err(|e| format!("cannot resolve {}: {e}", p.display())),
+        None => Err(format!(
+            "the broker plugin libresmgr_platform.so is not beside {} (cargo build -p resmgr-platform \
+             builds both; or set RESMGR_MOSQUITTO_PLUGIN, or serve --anonymous)",
+            exe.display()
+        )),
     }
-    Err(format!(
-        "the broker plugin libresmgr_platform.so is not beside {} (cargo build -p resmgr-platform builds both; \
-         or set RESMGR_MOSQUITTO_PLUGIN, or serve --anonymous)",
-        exe.display()
-    ))
 }
