@@ -24,6 +24,9 @@ have valgrind || apt_packages+=(valgrind)
 have mosquitto || [ -x /usr/sbin/mosquitto ] || apt_packages+=(mosquitto)
 have mosquitto_pub || apt_packages+=(mosquitto-clients)
 [ -f /usr/include/mosquitto.h ] || apt_packages+=(libmosquitto-dev)
+# The broker plugin interface headers: platform/tests/plugin_abi.rs checks
+# the platform's mosquitto plugin against them.
+[ -f /usr/include/mosquitto_broker.h ] || apt_packages+=(mosquitto-dev)
 have openssl || apt_packages+=(openssl)
 have curl || apt_packages+=(curl)
 # flock(1) and mkfifo(1): the download-directory tests (tests/hostile_dir.rs).

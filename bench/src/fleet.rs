@@ -39,7 +39,7 @@ impl Platform {
         std::fs::create_dir_all(data).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(data.with_extension("log")).map_err(|e| e.to_string())?;
         let child = Command::new(exe)
-            .args(["serve", "--url-ttl", "7200", "--data"])
+            .args(["serve", "--anonymous", "--url-ttl", "7200", "--data"])
             .arg(data)
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)

@@ -1,7 +1,7 @@
-//! A private mosquitto for `serve` when no broker is given: loopback only,
-//! anonymous, configuration and persistence under the data directory, and
-//! stopped with the platform (also if the platform dies: parent-death
-//! signal).
+//! A private mosquitto for `serve` when no broker is given: configuration
+//! and persistence under the data directory, the device check loaded as a
+//! plugin (unless `--anonymous`), a TLS listener with `--tls`, and stopped
+//! with the platform (also if the platform dies: parent-death signal).
 
 use std::fs::{self, File};
 use std::io;
@@ -15,6 +15,21 @@ use std::time::{Duration, Instant};
 pub struct PrivateBroker {
     child: Option<Child>,
     port: u16,
+    platform_port: u16,
+}
+
+/// How the private broker is set up.
+pub struct BrokerSetup<'a> {
+    /// Address the devices' listener binds (127.0.0.1 unless told).
+    pub bind: &'a str,
+    /// Port of the devices' listener; `None` for a free one.
+    pub port: Option<u16>,
+    /// TLS for the devices' listener: (CA, certificate chain, key) files.
+    /// The platform then connects to a second, plain listener on loopback.
+    pub tls: Option<(&'a Path, &'a Path, &'a Path)>,
+    /// The device check: (plugin, devices.json, platform username,
+    /// platform password); `None` admits anyone (`--anonymous`).
+    pub auth: Option<(&'a Path, &'a Path, &'a str, &'a str)>,
 }
 
 /// Finds the mosquitto executable: `$RESMGR_MOSQUITTO`, then `PATH`, then
@@ -41,9 +56,9 @@ fn tail(path: &Path) -> String {
 }
 
 impl PrivateBroker {
-    /// Starts mosquitto on a free loopback port with its files in
-    /// `data_dir/mosquitto/`, and waits until it accepts connections.
-    pub fn start(data_dir: &Path) -> Result<PrivateBroker, String> {
+    /// Starts mosquitto with its files in `data_dir/mosquitto/`, and waits
+    /// until it accepts connections.
+    pub fn start(data_dir: &Path, setup: &BrokerSetup<'_>) -> Result<PrivateBroker, String> {
         let exe = find_mosquitto().ok_or(
             "mosquitto not found (install it: apt-get install mosquitto; or set RESMGR_MOSQUITTO, or pass --broker HOST:PORT)",
         )?;
@@ -56,7 +71,7 @@ impl PrivateBroker {
         // can take it in between: a few attempts cover that race.
         let mut last = String::new();
         for _ in 0..3 {
-            match Self::try_start(&exe, &dir) {
+            match Self::try_start(&exe, &dir, setup) {
                 Ok(b) => return Ok(b),
                 Err(e) => last = e,
             }
@@ -64,8 +79,13 @@ impl PrivateBroker {
         Err(last)
     }
 
-    fn try_start(exe: &Path, dir: &Path) -> Result<PrivateBroker, String> {
-        let port = free_port().map_err(|e| format!("no free port: {e}"))?;
+    fn try_start(exe: &Path, dir: &Path, setup: &BrokerSetup<'_>) -> Result<PrivateBroker, String> {
+        let free = || free_port().map_err(|e| format!("no free port: {e}"));
+        let port = match setup.port {
+            Some(p) => p,
+            None => free()?,
+        };
+        let platform_port = if setup.tls.is_some() { free()? } else { port };
         let conf = dir.join("mosquitto.conf");
         let log = dir.join("mosquitto.log");
         let stderr_log = dir.join("stderr.log");
@@ -76,19 +96,45 @@ impl PrivateBroker {
         } else {
             ""
         };
-        let text = format!(
+        let mut text = format!(
             "# Written by resmgr-platform serve on every start.\n\
-             listener {port} 127.0.0.1\n\
-             allow_anonymous true\n\
-             {user}\
+             listener {port} {}\n",
+            setup.bind
+        );
+        if let Some((ca, cert, key)) = setup.tls {
+            text.push_str(&format!(
+                "cafile {}\ncertfile {}\nkeyfile {}\n\
+                 # The platform's own connection: plain, loopback only.\n\
+                 listener {platform_port} 127.0.0.1\n",
+                ca.display(),
+                cert.display(),
+                key.display()
+            ));
+        }
+        match setup.auth {
+            Some((plugin, devices, user, password)) => text.push_str(&format!(
+                "allow_anonymous false\n\
+                 plugin {}\n\
+                 plugin_opt_devices {}\n\
+                 plugin_opt_platform_username {user}\n\
+                 plugin_opt_platform_password {password}\n",
+                plugin.display(),
+                devices.display()
+            )),
+            None => text.push_str("allow_anonymous true\n"),
+        }
+        text.push_str(&format!(
+            "{user}\
              persistence true\n\
              persistence_location {}/\n\
              log_dest file {}\n\
              log_timestamp_format %Y-%m-%dT%H:%M:%S\n",
             dir.display(),
             log.display()
-        );
-        fs::write(&conf, text).map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
+        ));
+        // It holds the platform's broker password.
+        crate::util::write_atomic_private(&conf, text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", conf.display()))?;
         let stderr = File::create(&stderr_log)
             .map_err(|e| format!("cannot create {}: {e}", stderr_log.display()))?;
 
@@ -121,9 +167,10 @@ impl PrivateBroker {
         let mut broker = PrivateBroker {
             child: Some(child),
             port,
+            platform_port,
         };
 
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let addr = SocketAddr::from(([127, 0, 0, 1], platform_port));
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             if let Some(child) = broker.child.as_mut() {
@@ -141,7 +188,7 @@ impl PrivateBroker {
             }
             if Instant::now() >= deadline {
                 return Err(format!(
-                    "mosquitto did not listen on 127.0.0.1:{port} within 10 s: {}",
+                    "mosquitto did not listen on 127.0.0.1:{platform_port} within 10 s: {}",
                     tail(&log)
                 ));
             }
@@ -149,9 +196,17 @@ impl PrivateBroker {
         }
     }
 
-    /// The loopback port it listens on.
+    /// The port devices connect to.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The loopback port the platform connects to (the same as [`port`]
+    /// without TLS).
+    ///
+    /// [`port`]: PrivateBroker::port
+    pub fn platform_port(&self) -> u16 {
+        self.platform_port
     }
 
     /// Its process id.

@@ -1,149 +1,252 @@
-//! The command line: `serve`, `push`, `list`, `history`. Hand-rolled option
-//! parsing keeps the dependency list short.
+//! The command line (clap): `serve`, `push`, `list`, `history`,
+//! `device add|list|remove`, `task list|cancel`. Every failure is one line
+//! on stderr: exit 2 for a usage error, 1 for anything else.
 
-use std::collections::HashMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use crate::admin::PushRequest;
+use clap::{Args, Parser, Subcommand};
+
+use crate::admin::{CancelRequest, PushRequest};
+use crate::devices::{self, Registry};
+use crate::s3::S3Options;
 use crate::serve::{self, PlatformInfo, ServeOptions};
 use crate::state::{self, UploadStatus};
-use crate::store::{self, Bucket, ObjectKey};
+use crate::store::MAX_URL_TTL;
 use crate::util;
 
-/// The help text (also the CLI reference in README.md).
-pub const USAGE: &str = "\
-resmgr-platform: the cloud side of IoT resource management, on your desk.
-
-USAGE:
-  resmgr-platform serve --data DIR [--broker HOST:PORT] [--mqtt-user U --mqtt-password P]
-                        [--http-port N] [--url-ttl SECONDS] [--ready-file FILE]
-  resmgr-platform push  --data DIR --product ID --device NAME FILE [--name NAME]
-  resmgr-platform list  --data DIR
-  resmgr-platform history --data DIR [--product ID] [--device NAME]
-
-COMMANDS:
-  serve    Answer devices on $resource/up/service/+/+ and run the object store
-           (presigned PUT/GET on 127.0.0.1). Without --broker, starts a private
-           mosquitto on a free loopback port (files in DIR/mosquitto/). When
-           ready, writes DIR/platform.json (and --ready-file) and prints one
-           line. Stops cleanly on SIGINT/SIGTERM.
-  push     Ask the running serve for DIR to store FILE and send a `download`
-           task to the device (name: --name, default FILE's base name).
-  list     Print the stored uploads and whether they were verified.
-  history  Print the progress reports devices sent.
-
-OPTIONS:
-  --data DIR             Data directory (state, objects, broker files).
-  --broker HOST:PORT     Use this MQTT broker instead of a private mosquitto.
-  --mqtt-user U          MQTT username (with --mqtt-password).
-  --mqtt-password P      MQTT password.
-  --http-port N          Object store port (default: a free port).
-  --url-ttl SECONDS      Lifetime of presigned URLs (default 900).
-  --ready-file FILE      Also write platform.json's contents here when ready.
-  --product ID           Product id ([A-Za-z0-9_-]).
-  --device NAME          Device name ([A-Za-z0-9_-]).
-  --name NAME            Resource name the device sees.
-  -h, --help             This text.
-  -V, --version          Version.
-
-ENVIRONMENT:
-  RESMGR_MOSQUITTO       mosquitto executable (default: PATH, then /usr/sbin).
-
-EXIT STATUS: 0 success, 1 failure, 2 usage error.
-";
-
-const DEFAULT_URL_TTL: u64 = 900;
-
-struct UsageError(String);
-
-/// Parsed `--name value` options and positional arguments.
-struct Args {
-    opts: HashMap<String, String>,
-    positional: Vec<String>,
+/// resmgr-platform: the cloud side of IoT resource management, on your desk.
+#[derive(Debug, Parser)]
+#[command(name = "resmgr-platform", version, about, long_about = None)]
+#[command(after_help = "EXIT STATUS: 0 success, 1 failure, 2 usage error.\n\
+    ENVIRONMENT: RESMGR_MOSQUITTO (mosquitto executable), RESMGR_MOSQUITTO_PLUGIN (the broker plugin),\n\
+    AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY [/ AWS_SESSION_TOKEN] (with --s3-endpoint).")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
 }
 
-fn parse(args: &[String], allowed: &[&str]) -> Result<Args, UsageError> {
-    let mut opts = HashMap::new();
-    let mut positional = Vec::new();
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        if a == "--" {
-            positional.extend(it.by_ref().cloned());
-            break;
-        }
-        let Some(body) = a.strip_prefix("--") else {
-            positional.push(a.clone());
-            continue;
-        };
-        let (name, value) = match body.split_once('=') {
-            Some((n, v)) => (n.to_string(), v.to_string()),
-            None => {
-                let v = it
-                    .next()
-                    .ok_or_else(|| UsageError(format!("--{body} needs a value")))?;
-                (body.to_string(), v.clone())
-            }
-        };
-        if !allowed.contains(&name.as_str()) {
-            return Err(UsageError(format!("unknown option --{name}")));
-        }
-        if opts.insert(name.clone(), value).is_some() {
-            return Err(UsageError(format!("--{name} given twice")));
-        }
-    }
-    Ok(Args { opts, positional })
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Answer devices on $resource/up/service/+/+ and hand out presigned
+    /// URLs on the object store. Without --broker, starts a private mosquitto
+    /// that admits only registered devices (unless --anonymous). When ready,
+    /// writes DIR/platform.json (and --ready-file) and prints one line.
+    /// Stops cleanly on SIGINT/SIGTERM.
+    Serve(Box<ServeArgs>),
+    /// Store FILE and send a `download` task to the device (through the
+    /// running serve for DIR).
+    Push(PushArgs),
+    /// Every upload task and the platform's verdict on it.
+    List(DataArg),
+    /// The progress reports devices sent and the platform's verdicts.
+    History(HistoryArgs),
+    /// Register, list and remove devices.
+    #[command(subcommand)]
+    Device(DeviceCommand),
+    /// List and cancel download tasks.
+    #[command(subcommand)]
+    Task(TaskCommand),
 }
 
-impl Args {
-    fn get(&self, name: &str) -> Option<&str> {
-        self.opts.get(name).map(String::as_str)
-    }
+/// `--product ID --device NAME`.
+#[derive(Debug, Args)]
+struct Target {
+    /// Product id ([A-Za-z0-9_-]).
+    #[arg(long, value_name = "ID")]
+    product: String,
+    /// Device name ([A-Za-z0-9_-]).
+    #[arg(long, value_name = "NAME")]
+    device: String,
+}
 
-    fn required(&self, name: &str) -> Result<&str, UsageError> {
-        self.get(name)
-            .ok_or_else(|| UsageError(format!("--{name} is required")))
-    }
+#[derive(Debug, Args)]
+struct DataArg {
+    /// Data directory (state, objects, devices, broker files).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+}
 
-    fn no_positional(&self) -> Result<(), UsageError> {
-        match self.positional.first() {
-            Some(p) => Err(UsageError(format!("unexpected argument {p:?}"))),
-            None => Ok(()),
-        }
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Data directory (state, objects, devices, broker files).
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Use this MQTT broker instead of a private mosquitto.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse_host_port)]
+    broker: Option<(String, u16)>,
+    /// MQTT username at --broker (with --mqtt-password).
+    #[arg(long, value_name = "U", requires_all = ["mqtt_password", "broker"])]
+    mqtt_user: Option<String>,
+    /// MQTT password at --broker.
+    #[arg(long, value_name = "P", requires = "mqtt_user")]
+    mqtt_password: Option<String>,
+    /// Admit any MQTT client to the private broker (no device check).
+    #[arg(long, conflicts_with = "broker")]
+    anonymous: bool,
+    /// MQTT over TLS and https store URLs; CA and server certificate in
+    /// DIR/tls/ (devices trust DIR/tls/ca.pem).
+    #[arg(long, conflicts_with = "broker")]
+    tls: bool,
+    /// Address the devices' listeners (broker, store) bind.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1")]
+    bind: String,
+    /// Private broker port for devices (default: a free port).
+    #[arg(long, value_name = "N", conflicts_with = "broker", value_parser = clap::value_parser!(u16).range(1..))]
+    mqtt_port: Option<u16>,
+    /// Built-in store port (default: a free port).
+    #[arg(long, value_name = "N", conflicts_with = "s3_endpoint")]
+    http_port: Option<u16>,
+    /// The base of the store URLs devices get (scheme, host, optional
+    /// port and path prefix), e.g. behind a proxy. Default: the store's
+    /// own address.
+    #[arg(long, value_name = "URL", value_parser = parse_public_url, conflicts_with = "s3_endpoint")]
+    public_url: Option<url::Url>,
+    /// Lifetime of presigned URLs (1..604800).
+    #[arg(long, value_name = "SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_URL_TTL))]
+    url_ttl: u64,
+    /// Also write platform.json's contents here when ready.
+    #[arg(long, value_name = "FILE")]
+    ready_file: Option<PathBuf>,
+    /// An S3-compatible store to keep the objects in (devices talk to it
+    /// directly); credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY.
+    #[arg(long, value_name = "URL", value_parser = parse_s3_endpoint, requires = "s3_bucket")]
+    s3_endpoint: Option<url::Url>,
+    /// The bucket at --s3-endpoint.
+    #[arg(long, value_name = "NAME", requires = "s3_endpoint")]
+    s3_bucket: Option<String>,
+    /// The region requests are signed for.
+    #[arg(
+        long,
+        value_name = "R",
+        default_value = "us-east-1",
+        requires = "s3_endpoint"
+    )]
+    s3_region: String,
+    /// CA certificates (PEM) to trust for an https --s3-endpoint, besides
+    /// the system's.
+    #[arg(long, value_name = "FILE", requires = "s3_endpoint")]
+    s3_ca: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PushArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    to: Target,
+    /// Resource name the device sees (default: FILE's base name).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// The file to push.
+    file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct HistoryArgs {
+    /// Data directory.
+    #[arg(long, value_name = "DIR")]
+    data: PathBuf,
+    /// Only this product.
+    #[arg(long, value_name = "ID")]
+    product: Option<String>,
+    /// Only this device.
+    #[arg(long, value_name = "NAME")]
+    device: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DeviceArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    id: Target,
+}
+
+#[derive(Debug, Subcommand)]
+enum DeviceCommand {
+    /// Register a device; prints its base64 secret (one line on stdout).
+    Add(DeviceArgs),
+    /// The registered devices (secrets are not shown).
+    List(DataArg),
+    /// Remove a device: it can no longer log in or use its topics.
+    Remove(DeviceArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum TaskCommand {
+    /// Pending and recently finished download tasks.
+    List(HistoryArgs),
+    /// Drop a pending download task (through the running serve for DIR).
+    Cancel(CancelArgs),
+}
+
+#[derive(Debug, Args)]
+struct CancelArgs {
+    #[command(flatten)]
+    data: DataArg,
+    #[command(flatten)]
+    of: Target,
+    /// The task's resource name.
+    #[arg(long, value_name = "NAME")]
+    name: String,
+}
+
+enum Failure {
+    Usage(String),
+    Run(String),
+}
+
+impl From<String> for Failure {
+    fn from(e: String) -> Self {
+        Failure::Run(e)
     }
 }
 
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") || args.is_empty() {
-        print!("{USAGE}");
-        return if args.is_empty() {
-            ExitCode::from(2)
-        } else {
-            ExitCode::SUCCESS
-        };
-    }
-    if args.iter().any(|a| a == "-V" || a == "--version") {
-        println!("resmgr-platform {}", env!("CARGO_PKG_VERSION"));
-        return ExitCode::SUCCESS;
-    }
-    let rest = &args[1..];
-    let result = match args[0].as_str() {
-        "serve" => cmd_serve(rest),
-        "push" => cmd_push(rest),
-        "list" => cmd_list(rest),
-        "history" => cmd_history(rest),
-        other => Err(Failure::Usage(UsageError(format!(
-            "unknown command {other:?}"
-        )))),
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                let _ = e.print();
+                return ExitCode::from(2);
+            }
+            // clap's message (up to its usage block), on one line.
+            let text = e.to_string();
+            let message: Vec<&str> = text
+                .lines()
+                .map(str::trim)
+                .skip_while(|l| l.is_empty())
+                .take_while(|l| !l.is_empty())
+                .collect();
+            let message = message.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            eprintln!("resmgr-platform: {message} (see resmgr-platform --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Serve(a) => cmd_serve(*a),
+        Command::Push(a) => cmd_push(a),
+        Command::List(a) => cmd_list(&a.data),
+        Command::History(a) => cmd_history(&a),
+        Command::Device(DeviceCommand::Add(a)) => cmd_device_add(&a),
+        Command::Device(DeviceCommand::List(a)) => cmd_device_list(&a.data),
+        Command::Device(DeviceCommand::Remove(a)) => cmd_device_remove(&a),
+        Command::Task(TaskCommand::List(a)) => cmd_task_list(&a),
+        Command::Task(TaskCommand::Cancel(a)) => cmd_task_cancel(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(UsageError(msg))) => {
+        Err(Failure::Usage(msg)) => {
             eprintln!("resmgr-platform: {msg} (see resmgr-platform --help)");
             ExitCode::from(2)
         }
@@ -154,25 +257,8 @@ pub fn main() -> ExitCode {
     }
 }
 
-enum Failure {
-    Usage(UsageError),
-    Run(String),
-}
-
-impl From<UsageError> for Failure {
-    fn from(e: UsageError) -> Self {
-        Failure::Usage(e)
-    }
-}
-
-impl From<String> for Failure {
-    fn from(e: String) -> Self {
-        Failure::Run(e)
-    }
-}
-
-fn parse_host_port(s: &str) -> Result<(String, u16), UsageError> {
-    let bad = || UsageError(format!("--broker {s:?} is not HOST:PORT"));
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let bad = || format!("{s:?} is not HOST:PORT");
     let (host, port) = s.rsplit_once(':').ok_or_else(bad)?;
     let host = host
         .strip_prefix('[')
@@ -185,55 +271,71 @@ fn parse_host_port(s: &str) -> Result<(String, u16), UsageError> {
     Ok((host.to_string(), port))
 }
 
-fn cmd_serve(args: &[String]) -> Result<(), Failure> {
-    let a = parse(
-        args,
-        &[
-            "data",
-            "broker",
-            "mqtt-user",
-            "mqtt-password",
-            "http-port",
-            "url-ttl",
-            "ready-file",
-        ],
-    )?;
-    a.no_positional()?;
-    let data = PathBuf::from(a.required("data")?);
-    let broker = a.get("broker").map(parse_host_port).transpose()?;
-    let credentials = match (a.get("mqtt-user"), a.get("mqtt-password")) {
-        (Some(u), Some(p)) => Some((u.to_string(), p.to_string())),
-        (None, None) => None,
-        _ => return Err(UsageError("--mqtt-user and --mqtt-password go together".into()).into()),
-    };
-    if credentials.is_some() && broker.is_none() {
-        return Err(UsageError(
-            "--mqtt-user/--mqtt-password need --broker (the private mosquitto is anonymous)".into(),
-        )
-        .into());
+fn parse_http_base(s: &str) -> Result<url::Url, String> {
+    let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not a URL ({e})"))?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err(format!("{s:?} must start with http:// or https://"));
     }
-    let http_port = a
-        .get("http-port")
-        .map(|p| {
-            p.parse::<u16>()
-                .map_err(|_| UsageError(format!("--http-port {p:?} is not a port number")))
-        })
-        .transpose()?;
-    let url_ttl = match a.get("url-ttl") {
-        Some(t) => t.parse::<u64>().ok().filter(|t| *t > 0).ok_or_else(|| {
-            UsageError(format!(
-                "--url-ttl {t:?} is not a positive number of seconds"
-            ))
-        })?,
-        None => DEFAULT_URL_TTL,
+    if u.host_str().is_none_or(str::is_empty) {
+        return Err(format!("{s:?} has no host"));
+    }
+    if u.query().is_some()
+        || u.fragment().is_some()
+        || !u.username().is_empty()
+        || u.password().is_some()
+    {
+        return Err(format!(
+            "{s:?} may only have a scheme, a host, a port and a path (no user, query or fragment)"
+        ));
+    }
+    Ok(u)
+}
+
+fn parse_public_url(s: &str) -> Result<url::Url, String> {
+    parse_http_base(s)
+}
+
+fn parse_s3_endpoint(s: &str) -> Result<url::Url, String> {
+    parse_http_base(s)
+}
+
+fn cmd_serve(a: ServeArgs) -> Result<(), Failure> {
+    if a.tls && a.public_url.as_ref().is_some_and(|u| u.scheme() != "https") {
+        return Err(Failure::Usage(
+            "--public-url must be https:// with --tls".into(),
+        ));
+    }
+    let s3 = match (a.s3_endpoint, a.s3_bucket) {
+        (Some(endpoint), Some(bucket)) => Some(S3Options {
+            endpoint,
+            bucket,
+            region: a.s3_region,
+            ca_file: a.s3_ca,
+        }),
+        _ => None,
     };
+    if s3.is_some()
+        && (std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            || std::env::var_os("AWS_SECRET_ACCESS_KEY").is_none())
+    {
+        return Err(Failure::Usage(
+            "--s3-endpoint needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment"
+                .into(),
+        ));
+    }
     serve::run(ServeOptions {
-        data,
-        broker,
-        credentials,
-        http_port,
-        url_ttl,
-        ready_file: a.get("ready-file").map(PathBuf::from),
+        data: a.data,
+        broker: a.broker,
+        credentials: a.mqtt_user.zip(a.mqtt_password),
+        bind: a.bind,
+        http_port: a.http_port,
+        mqtt_port: a.mqtt_port,
+        public_url: a.public_url,
+        url_ttl: a.url_ttl,
+        ready_file: a.ready_file,
+        anonymous: a.anonymous,
+        tls: a.tls,
+        s3,
     })
     .map_err(Failure::Run)
 }
@@ -255,69 +357,60 @@ fn read_info(data: &Path) -> Result<PlatformInfo, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", path.display()))
 }
 
-/// Minimal HTTP client for the admin endpoint: one POST, one JSON answer.
+/// One POST to the running serve's admin endpoint; its status and JSON.
 fn admin_post(
-    admin_url: &str,
+    data: &Path,
     route: &str,
-    body: &[u8],
+    body: &impl serde::Serialize,
 ) -> Result<(u16, serde_json::Value), String> {
-    let rest = admin_url
-        .strip_prefix("http://")
-        .ok_or_else(|| format!("admin_url {admin_url:?} is not http://"))?;
-    let (authority, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let addr: SocketAddr = authority
-        .to_socket_addrs()
-        .ok()
-        .and_then(|mut a| a.next())
-        .ok_or_else(|| format!("admin_url {admin_url:?} has no usable address"))?;
-    if !addr.ip().is_loopback() {
-        return Err(format!("admin_url {admin_url:?} is not on loopback"));
+    let info = read_info(data)?;
+    let url = format!("{}{route}", info.admin_url);
+    let parsed = url::Url::parse(&url).map_err(|e| format!("admin_url {url:?}: {e}"))?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        _ => false,
+    };
+    if parsed.scheme() != "http" || !loopback {
+        return Err(format!("admin_url {url:?} is not http:// on loopback"));
     }
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).map_err(|e| {
-        format!(
-            "cannot reach the platform at {authority} ({e}); is `resmgr-platform serve` running?"
-        )
-    })?;
-    // Copying a large file into the store takes a while; this bounds a hung
-    // server, not a slow disk.
-    let _ = s.set_read_timeout(Some(Duration::from_secs(600)));
-    let _ = s.set_write_timeout(Some(Duration::from_secs(30)));
-    let head = format!(
-        "POST /{prefix}{route} HTTP/1.1\r\nHost: {authority}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes())
-        .and_then(|()| s.write_all(body))
-        .map_err(|e| format!("cannot send to the platform: {e}"))?;
-    let mut resp = Vec::new();
-    s.take(1 << 20)
-        .read_to_end(&mut resp)
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(Duration::from_secs(5)))
+        // Copying a large file into the store takes a while; this bounds
+        // a hung server, not a slow disk.
+        .timeout_global(Some(Duration::from_secs(600)))
+        .build()
+        .into();
+    let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    let mut resp = agent
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .send(&body[..])
+        .map_err(|e| {
+            format!(
+                "cannot reach the platform at {} ({e}); is `resmgr-platform serve` running?",
+                parsed.authority()
+            )
+        })?;
+    let status = resp.status().as_u16();
+    let text = resp
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_string()
         .map_err(|e| format!("no answer from the platform: {e}"))?;
-    let text = String::from_utf8_lossy(&resp);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("the platform's answer is not HTTP")?;
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse::<u16>().ok())
-        .ok_or("the platform's answer has no status")?;
-    let json = serde_json::from_str(body).unwrap_or(serde_json::Value::Null);
-    Ok((status, json))
+    Ok((status, serde_json::from_str(&text).unwrap_or_default()))
 }
 
-fn cmd_push(args: &[String]) -> Result<(), Failure> {
-    let a = parse(args, &["data", "product", "device", "name"])?;
-    let data = PathBuf::from(a.required("data")?);
-    let product = a.required("product")?;
-    let device = a.required("device")?;
-    let file = match a.positional.as_slice() {
-        [f] => PathBuf::from(f),
-        [] => return Err(UsageError("FILE is required".into()).into()),
-        [_, extra, ..] => return Err(UsageError(format!("unexpected argument {extra:?}")).into()),
-    };
-    util::validate_ident("product id", product).map_err(UsageError)?;
-    util::validate_ident("device name", device).map_err(UsageError)?;
+fn check_ids(t: &Target) -> Result<(), Failure> {
+    util::validate_ident("product id", &t.product).map_err(Failure::Usage)?;
+    util::validate_ident("device name", &t.device).map_err(Failure::Usage)
+}
+
+fn cmd_push(a: PushArgs) -> Result<(), Failure> {
+    check_ids(&a.to)?;
+    let file = a.file;
     let meta =
         std::fs::metadata(&file).map_err(|e| format!("cannot push {}: {e}", file.display()))?;
     if !meta.is_file() {
@@ -326,33 +419,35 @@ fn cmd_push(args: &[String]) -> Result<(), Failure> {
     let file = file
         .canonicalize()
         .map_err(|e| format!("cannot push {}: {e}", file.display()))?;
-    let name = match a.get("name") {
-        Some(n) => n.to_string(),
+    let name = match a.name {
+        Some(n) => n,
         None => file
             .file_name()
             .and_then(|n| n.to_str())
             .ok_or_else(|| format!("{} has no UTF-8 file name: pass --name", file.display()))?
             .to_string(),
     };
-    util::validate_name(&name).map_err(|e| UsageError(format!("invalid --name: {e}")))?;
-
-    let info = read_info(&data)?;
-    let body = serde_json::to_vec(&PushRequest {
-        product: product.to_string(),
-        device: device.to_string(),
-        file: file.clone(),
-        name: name.clone(),
-    })
-    .map_err(|e| e.to_string())?;
-    let (status, reply) = admin_post(&info.admin_url, "/push", &body)?;
+    util::validate_name(&name).map_err(|e| Failure::Usage(format!("invalid --name: {e}")))?;
+    let (status, reply) = admin_post(
+        &a.data.data,
+        "/push",
+        &PushRequest {
+            product: a.to.product.clone(),
+            device: a.to.device.clone(),
+            file,
+            name: name.clone(),
+        },
+    )?;
     if status != 200 {
         let why = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("push failed ({status}): {why}").into());
+        return Err(format!("push failed: {why}").into());
     }
     println!(
-        "pushed {name:?} ({} bytes, md5 {}) to {product}/{device}",
+        "pushed {name:?} ({} bytes, md5 {}) to {}/{}",
         reply["size"],
-        reply["md5sum"].as_str().unwrap_or("?")
+        reply["md5sum"].as_str().unwrap_or("?"),
+        a.to.product,
+        a.to.device
     );
     Ok(())
 }
@@ -382,19 +477,20 @@ fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-fn cmd_list(args: &[String]) -> Result<(), Failure> {
-    let a = parse(args, &["data"])?;
-    a.no_positional()?;
-    let data = PathBuf::from(a.required("data")?);
-    let snap = state::read_snapshot(&data).map_err(|e| e.to_string())?;
+fn upload_status(s: UploadStatus) -> &'static str {
+    match s {
+        UploadStatus::Created => "created",
+        UploadStatus::Uploading => "uploading",
+        UploadStatus::Verified => "verified",
+        UploadStatus::Failed => "failed",
+    }
+}
+
+fn cmd_list(data: &Path) -> Result<(), Failure> {
+    let snap = state::read_snapshot(data).map_err(|e| e.to_string())?;
     let rows: Vec<Vec<String>> = snap
         .uploads
         .iter()
-        .filter(|t| {
-            ObjectKey::new(Bucket::Uploads, &t.product, &t.device, &t.name)
-                .map(|k| store::object_file(&data, &k).is_file())
-                .unwrap_or(false)
-        })
         .map(|t| {
             vec![
                 t.product.clone(),
@@ -402,31 +498,26 @@ fn cmd_list(args: &[String]) -> Result<(), Failure> {
                 t.name.clone(),
                 t.size.to_string(),
                 t.md5sum.clone(),
-                if t.status == UploadStatus::Verified {
-                    "yes"
-                } else {
-                    "no"
-                }
-                .to_string(),
+                upload_status(t.status).to_string(),
+                t.detail.clone().unwrap_or_default(),
             ]
         })
         .collect();
     print_table(
-        &["PRODUCT", "DEVICE", "NAME", "SIZE", "MD5", "VERIFIED"],
+        &[
+            "PRODUCT", "DEVICE", "NAME", "SIZE", "MD5", "STATUS", "DETAIL",
+        ],
         &rows,
     );
     Ok(())
 }
 
-fn cmd_history(args: &[String]) -> Result<(), Failure> {
-    let a = parse(args, &["data", "product", "device"])?;
-    a.no_positional()?;
-    let data = PathBuf::from(a.required("data")?);
-    let entries = state::read_history(&data).map_err(|e| e.to_string())?;
+fn cmd_history(a: &HistoryArgs) -> Result<(), Failure> {
+    let entries = state::read_history(&a.data).map_err(|e| e.to_string())?;
     let rows: Vec<Vec<String>> = entries
         .iter()
-        .filter(|e| a.get("product").is_none_or(|p| p == e.product))
-        .filter(|e| a.get("device").is_none_or(|d| d == e.device))
+        .filter(|e| a.product.as_deref().is_none_or(|p| p == e.product))
+        .filter(|e| a.device.as_deref().is_none_or(|d| d == e.device))
         .map(|e| {
             vec![
                 util::fmt_utc_ms(e.ts_ms),
@@ -437,6 +528,7 @@ fn cmd_history(args: &[String]) -> Result<(), Failure> {
                 e.state.clone(),
                 e.percent.map_or("-".into(), |p| p.to_string()),
                 e.result_code.to_string(),
+                e.source.clone(),
                 e.result_msg.clone(),
             ]
         })
@@ -451,9 +543,118 @@ fn cmd_history(args: &[String]) -> Result<(), Failure> {
             "STATE",
             "PERCENT",
             "CODE",
+            "FROM",
             "MESSAGE",
         ],
         &rows,
+    );
+    Ok(())
+}
+
+fn load_registry(data: &Path) -> Result<(PathBuf, Registry), Failure> {
+    let path = devices::registry_path(data);
+    let reg = Registry::load(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok((path, reg))
+}
+
+fn cmd_device_add(a: &DeviceArgs) -> Result<(), Failure> {
+    check_ids(&a.id)?;
+    let data = &a.data.data;
+    std::fs::create_dir_all(data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
+    let (path, mut reg) = load_registry(data)?;
+    let secret = reg.add(&a.id.product, &a.id.device)?.secret.clone();
+    reg.save(&path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("{secret}");
+    Ok(())
+}
+
+fn cmd_device_list(data: &Path) -> Result<(), Failure> {
+    let (_, reg) = load_registry(data)?;
+    let rows: Vec<Vec<String>> = reg
+        .devices
+        .iter()
+        .map(|d| {
+            vec![
+                d.product.clone(),
+                d.device.clone(),
+                d.client_id(),
+                util::fmt_utc_ms(d.created_ms),
+            ]
+        })
+        .collect();
+    print_table(&["PRODUCT", "DEVICE", "CLIENT ID", "REGISTERED"], &rows);
+    Ok(())
+}
+
+fn cmd_device_remove(a: &DeviceArgs) -> Result<(), Failure> {
+    check_ids(&a.id)?;
+    let (product, device) = (&a.id.product, &a.id.device);
+    let (path, mut reg) = load_registry(&a.data.data)?;
+    if !reg.remove(product, device) {
+        return Err(format!(
+            "no device {product}/{device} is registered in {}",
+            path.display()
+        )
+        .into());
+    }
+    reg.save(&path)
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    println!("removed {product}/{device}");
+    Ok(())
+}
+
+fn cmd_task_list(a: &HistoryArgs) -> Result<(), Failure> {
+    let snap = state::read_snapshot(&a.data).map_err(|e| e.to_string())?;
+    let pending = snap.pending_downloads.iter().map(|t| (t, "pending"));
+    let finished = snap
+        .finished_downloads
+        .iter()
+        .map(|t| (t, t.outcome.map_or("done", |o| o.as_str())));
+    let rows: Vec<Vec<String>> = pending
+        .chain(finished)
+        .filter(|(t, _)| a.product.as_deref().is_none_or(|p| p == t.product))
+        .filter(|(t, _)| a.device.as_deref().is_none_or(|d| d == t.device))
+        .map(|(t, status)| {
+            vec![
+                t.product.clone(),
+                t.device.clone(),
+                t.name.clone(),
+                t.size.to_string(),
+                t.md5sum.clone(),
+                status.to_string(),
+                t.failures.to_string(),
+                util::fmt_utc_ms(t.created_ms),
+            ]
+        })
+        .collect();
+    print_table(
+        &[
+            "PRODUCT", "DEVICE", "NAME", "SIZE", "MD5", "STATUS", "FAILURES", "PUSHED",
+        ],
+        &rows,
+    );
+    Ok(())
+}
+
+fn cmd_task_cancel(a: &CancelArgs) -> Result<(), Failure> {
+    check_ids(&a.of)?;
+    let (status, reply) = admin_post(
+        &a.data.data,
+        "/task/cancel",
+        &CancelRequest {
+            product: a.of.product.clone(),
+            device: a.of.device.clone(),
+            name: a.name.clone(),
+        },
+    )?;
+    if status != 200 {
+        let why = reply["error"].as_str().unwrap_or("no reason given");
+        return Err(format!("cancel failed: {why}").into());
+    }
+    println!(
+        "cancelled {:?} for {}/{}",
+        a.name, a.of.product, a.of.device
     );
     Ok(())
 }
@@ -462,26 +663,6 @@ fn cmd_history(args: &[String]) -> Result<(), Failure> {
 mod tests {
     use super::*;
 
-    fn strings(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn option_parsing() {
-        let a = parse(
-            &strings(&["--data", "d", "--name=x y", "f"]),
-            &["data", "name"],
-        )
-        .ok()
-        .unwrap();
-        assert_eq!(a.get("data"), Some("d"));
-        assert_eq!(a.get("name"), Some("x y"));
-        assert_eq!(a.positional, ["f"]);
-        assert!(parse(&strings(&["--bogus", "1"]), &["data"]).is_err());
-        assert!(parse(&strings(&["--data"]), &["data"]).is_err());
-        assert!(parse(&strings(&["--data", "a", "--data", "b"]), &["data"]).is_err());
-    }
-
     #[test]
     fn host_port() {
         assert_eq!(parse_host_port("h:1883").ok(), Some(("h".into(), 1883)));
@@ -489,5 +670,27 @@ mod tests {
         assert!(parse_host_port("h").is_err());
         assert!(parse_host_port("h:0").is_err());
         assert!(parse_host_port(":1").is_err());
+    }
+
+    #[test]
+    fn public_urls() {
+        assert!(parse_public_url("http://h").is_ok());
+        assert!(parse_public_url("https://h:8443/store/").is_ok());
+        for bad in [
+            "h:80",
+            "ftp://h/",
+            "http://",
+            "http://u:p@h/",
+            "http://h/?a=1",
+            "http://h/#x",
+        ] {
+            assert!(parse_public_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

@@ -1,14 +1,16 @@
 //! The protocol peer: turns up messages into state changes and down
 //! messages. No sockets here; [`crate::mqtt`] carries the bytes.
 
-use std::io;
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
-use crate::state::{HistoryEntry, State, UploadStatus, UploadTask};
-use crate::store::{Bucket, ObjectKey, Store};
+use crate::objects::{Objects, Stored};
+use crate::presign::Method;
+use crate::state::{AfterFailure, HistoryEntry, State, UploadStatus, UploadTask};
+use crate::store::{Bucket, ObjectKey};
 use crate::util;
 
 /// MQTT filter for every device's up topic.
@@ -65,8 +67,8 @@ impl Direction {
 /// endpoint.
 pub struct Peer {
     state: Mutex<State>,
-    store: Arc<Store>,
-    url_ttl: u64,
+    objects: Objects,
+    url_ttl: Duration,
 }
 
 fn log(product: &str, device: &str, what: impl AsRef<str>) {
@@ -137,13 +139,13 @@ fn rsp(kind: &str, code: i64, msg: &str) -> Value {
 }
 
 impl Peer {
-    /// A peer over `state` and `store`, handing out URLs valid for
+    /// A peer over `state` and `objects`, handing out URLs valid for
     /// `url_ttl` seconds.
-    pub fn new(state: State, store: Arc<Store>, url_ttl: u64) -> Peer {
+    pub fn new(state: State, objects: Objects, url_ttl: u64) -> Peer {
         Peer {
             state: Mutex::new(state),
-            store,
-            url_ttl,
+            objects,
+            url_ttl: Duration::from_secs(url_ttl),
         }
     }
 
@@ -151,8 +153,17 @@ impl Peer {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn expiry(&self) -> u64 {
-        util::now_unix().saturating_add(self.url_ttl)
+    /// `task cancel`: the pending download task `name` of a device is
+    /// dropped (it is no longer handed out).
+    pub fn cancel_download(&self, product: &str, device: &str, name: &str) -> Result<(), String> {
+        if self.state().cancel_download(product, device, name) {
+            log(product, device, format!("download task {name:?} cancelled"));
+            Ok(())
+        } else {
+            Err(format!(
+                "{product}/{device} has no pending download task named {name:?}"
+            ))
+        }
     }
 
     /// Handles one message that arrived on `topic`; returns what to send.
@@ -254,7 +265,7 @@ impl Peer {
             "size": size,
             "name": key.name,
             "md5sum": md5sum,
-            "url": self.store.presign("PUT", &key, self.expiry()),
+            "url": self.objects.presign(Method::Put, &key, self.url_ttl),
         })
     }
 
@@ -290,7 +301,7 @@ impl Peer {
         md5sum: &str,
     ) -> Value {
         let url = match ObjectKey::new(Bucket::Downloads, product, device, name) {
-            Ok(key) => self.store.presign("GET", &key, self.expiry()),
+            Ok(key) => self.objects.presign(Method::Get, &key, self.url_ttl),
             // Only names that passed validation are ever stored.
             Err(e) => return rsp(kind, RC_INVALID, &e),
         };
@@ -357,6 +368,7 @@ impl Peer {
         );
         self.state().append_history(&HistoryEntry {
             ts_ms: util::now_ms(),
+            source: "device".into(),
             product: product.to_string(),
             device: device.to_string(),
             direction: dir.as_str().to_string(),
@@ -403,7 +415,22 @@ impl Peer {
                 self.state()
                     .complete_download(product, device, &report.name);
             }
-            // A failed or ongoing download stays pending for get_download_task.
+            (Direction::Download, "fail") => {
+                match self.state().fail_download(product, device, &report.name) {
+                    AfterFailure::Requeued(n) => log(
+                        product,
+                        device,
+                        format!("download {:?} failed {n} time(s): handed out again after the device's other tasks", report.name),
+                    ),
+                    AfterFailure::GaveUp => log(
+                        product,
+                        device,
+                        format!("download {:?} given up after {} failures", report.name, crate::state::MAX_DOWNLOAD_FAILURES),
+                    ),
+                    AfterFailure::NotPending => {}
+                }
+            }
+            // An ongoing download stays pending for get_download_task.
             (Direction::Download, _) => {}
         }
         out
@@ -413,30 +440,29 @@ impl Peer {
     fn verify_upload(&self, product: &str, device: &str, name: &str) -> Value {
         let task = self.state().upload(product, device, name).cloned();
         let verdict = match (task, ObjectKey::new(Bucket::Uploads, product, device, name)) {
-            (Some(task), Ok(key)) => {
-                // Hashing may take a while: the state lock is not held.
-                match util::md5_file(&self.store.object_path(&key)) {
-                    Ok((size, md5)) if size == task.size && md5 == task.md5sum => Ok(()),
-                    Ok((size, _)) if size != task.size => Err((
-                        -4,
-                        format!(
-                            "md5sum not matched: stored object has {size} bytes, the task says {}",
-                            task.size
-                        ),
-                    )),
-                    Ok((_, md5)) => Err((
-                        -4,
-                        format!(
-                            "md5sum not matched: stored object has md5 {md5}, the task says {}",
-                            task.md5sum
-                        ),
-                    )),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                        Err((-2, "file_not_exist: nothing was uploaded".to_string()))
-                    }
-                    Err(e) => Err((-2, format!("file_not_exist: cannot read the object: {e}"))),
+            // Hashing or asking the store may take a while: the state lock
+            // is not held.
+            (Some(task), Ok(key)) => match self.objects.stored(&key) {
+                Ok(Stored::Object(size, md5)) if size == task.size && md5 == task.md5sum => Ok(()),
+                Ok(Stored::Object(size, _)) if size != task.size => Err((
+                    -4,
+                    format!(
+                        "md5sum not matched: stored object has {size} bytes, the task says {}",
+                        task.size
+                    ),
+                )),
+                Ok(Stored::Object(_, md5)) => Err((
+                    -4,
+                    format!(
+                        "md5sum not matched: stored object has md5 {md5}, the task says {}",
+                        task.md5sum
+                    ),
+                )),
+                Ok(Stored::Missing) => {
+                    Err((-2, "file_not_exist: nothing was uploaded".to_string()))
                 }
-            }
+                Err(e) => Err((-2, format!("file_not_exist: cannot check the object: {e}"))),
+            },
             (None, _) | (_, Err(_)) => Err((-2, "file_not_exist: no such upload task".to_string())),
         };
         let (state, code, msg) = match &verdict {
@@ -449,8 +475,21 @@ impl Peer {
             UploadStatus::Failed
         };
         let detail = verdict.err().map(|(_, m)| m);
-        self.state()
-            .set_upload_status(product, device, name, status, detail);
+        let mut st = self.state();
+        st.set_upload_status(product, device, name, status, detail);
+        st.append_history(&HistoryEntry {
+            ts_ms: util::now_ms(),
+            source: "platform".into(),
+            product: product.to_string(),
+            device: device.to_string(),
+            direction: Direction::Upload.as_str().to_string(),
+            name: name.to_string(),
+            state: state.to_string(),
+            percent: None,
+            result_code: code,
+            result_msg: msg.clone(),
+        });
+        drop(st);
         log(
             product,
             device,
@@ -475,10 +514,7 @@ impl Peer {
         name: &str,
     ) -> Result<Down, String> {
         let key = ObjectKey::new(Bucket::Downloads, product, device, name)?;
-        let (size, md5sum) = self
-            .store
-            .import(&key, file)
-            .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+        let (size, md5sum) = self.objects.import(&key, file)?;
         self.state()
             .add_download(product, device, name, size, &md5sum);
         log(
@@ -496,11 +532,13 @@ impl Peer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::Signer;
+    use crate::store::{random_credentials, Store};
+    use std::sync::Arc;
 
     fn peer(dir: &Path) -> Peer {
-        let store = Arc::new(Store::open(dir, Signer::new(b"k".to_vec()), 9).unwrap());
-        Peer::new(State::load(dir).unwrap(), store, 60)
+        let base = url::Url::parse("http://127.0.0.1:9").unwrap();
+        let store = Arc::new(Store::open(dir, &base, random_credentials().unwrap()).unwrap());
+        Peer::new(State::load(dir).unwrap(), Objects::Local(store), 60)
     }
 
     const T: &str = "$resource/up/service/P1/dev";
@@ -533,7 +571,7 @@ mod tests {
         assert!(ok["url"]
             .as_str()
             .unwrap()
-            .contains("/uploads/P1/dev/a%20b?expires="));
+            .contains("/resmgr/uploads/P1/dev/a%20b?X-Amz-"));
         assert!(ok.get("result_code").is_none());
         for bad in [
             json!({"type":"create_upload_task","size":0,"name":"../x","md5sum":md5}),

@@ -15,9 +15,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::util;
 
-/// How many completed download tasks are remembered, so that a repeated
-/// (QoS 1 redelivered) report about one is still acknowledged.
-const COMPLETED_KEPT: usize = 200;
+/// How many finished download tasks are remembered, so that a repeated
+/// (QoS 1 redelivered) report about one is still acknowledged and
+/// `task list` can show how recent ones ended.
+const FINISHED_KEPT: usize = 200;
+
+/// After this many `fail` reports a download task is given up, so a task a
+/// device cannot take never blocks the ones pushed after it.
+pub const MAX_DOWNLOAD_FAILURES: u32 = 5;
 
 /// Where an upload task stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -72,6 +77,46 @@ pub struct DownloadTask {
     pub md5sum: String,
     /// When it was pushed (Unix ms).
     pub created_ms: u64,
+    /// `fail` reports so far.
+    #[serde(default)]
+    pub failures: u32,
+    /// How it ended (finished tasks only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<DownloadOutcome>,
+}
+
+/// How a download task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadOutcome {
+    /// The device reported `done`.
+    Done,
+    /// `task cancel`.
+    Cancelled,
+    /// The device reported `fail` [`MAX_DOWNLOAD_FAILURES`] times.
+    GaveUp,
+}
+
+impl DownloadOutcome {
+    /// The word `task list` shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DownloadOutcome::Done => "done",
+            DownloadOutcome::Cancelled => "cancelled",
+            DownloadOutcome::GaveUp => "gave-up",
+        }
+    }
+}
+
+/// What a `fail` report did to a download task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterFailure {
+    /// Still pending, now behind the device's other tasks.
+    Requeued(u32),
+    /// Given up after too many failures.
+    GaveUp,
+    /// Not pending (already finished).
+    NotPending,
 }
 
 /// The contents of `state.json`.
@@ -80,22 +125,27 @@ pub struct Snapshot {
     /// Upload tasks, latest per (product, device, name).
     #[serde(default)]
     pub uploads: Vec<UploadTask>,
-    /// Download tasks not yet reported done, oldest first.
+    /// Download tasks not yet finished, in the order they are handed out.
     #[serde(default)]
     pub pending_downloads: Vec<DownloadTask>,
-    /// Download tasks reported done, oldest first, bounded.
-    #[serde(default)]
-    pub completed_downloads: Vec<DownloadTask>,
+    /// Finished download tasks (done, cancelled, given up), oldest first,
+    /// bounded.
+    #[serde(default, alias = "completed_downloads")]
+    pub finished_downloads: Vec<DownloadTask>,
     /// Next download task id.
     #[serde(default)]
     pub next_id: u64,
 }
 
-/// One progress report as received, for `history`.
+/// One progress report as received, or the platform's verdict on an
+/// upload, for `history`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// When it arrived (Unix ms).
     pub ts_ms: u64,
+    /// `device` (a report) or `platform` (the verdict after `done`).
+    #[serde(default = "device_source")]
+    pub source: String,
     /// Product id.
     pub product: String,
     /// Device name.
@@ -113,6 +163,10 @@ pub struct HistoryEntry {
     pub result_code: i64,
     /// The device's result message.
     pub result_msg: String,
+}
+
+fn device_source() -> String {
+    "device".into()
 }
 
 /// The platform's memory: a snapshot kept in memory and mirrored to disk.
@@ -240,6 +294,8 @@ impl State {
             size,
             md5sum: md5sum.to_string(),
             created_ms: util::now_ms(),
+            failures: 0,
+            outcome: None,
         };
         self.snap.next_id += 1;
         self.snap
@@ -258,35 +314,72 @@ impl State {
             .find(|t| t.product == product && t.device == device)
     }
 
-    /// Is `name` a pending (true, true) or recently completed (true, false)
+    /// Is `name` a pending (true, true) or recently finished (true, false)
     /// download task of the device?
     pub fn download_known(&self, product: &str, device: &str, name: &str) -> (bool, bool) {
         let matches =
             |t: &&DownloadTask| t.product == product && t.device == device && t.name == name;
         let pending = self.snap.pending_downloads.iter().any(|t| matches(&t));
-        let completed = self.snap.completed_downloads.iter().any(|t| matches(&t));
-        (pending || completed, pending)
+        let finished = self.snap.finished_downloads.iter().any(|t| matches(&t));
+        (pending || finished, pending)
     }
 
-    /// Moves a pending download task to the completed list.
-    pub fn complete_download(&mut self, product: &str, device: &str, name: &str) {
-        let Some(i) = self
-            .snap
+    fn pending_index(&self, product: &str, device: &str, name: &str) -> Option<usize> {
+        self.snap
             .pending_downloads
             .iter()
             .position(|t| t.product == product && t.device == device && t.name == name)
-        else {
-            return;
+    }
+
+    fn finish_download(
+        &mut self,
+        product: &str,
+        device: &str,
+        name: &str,
+        outcome: DownloadOutcome,
+    ) -> bool {
+        let Some(i) = self.pending_index(product, device, name) else {
+            return false;
         };
-        let task = self.snap.pending_downloads.remove(i);
-        self.snap.completed_downloads.push(task);
+        let mut task = self.snap.pending_downloads.remove(i);
+        task.outcome = Some(outcome);
+        self.snap.finished_downloads.push(task);
         let excess = self
             .snap
-            .completed_downloads
+            .finished_downloads
             .len()
-            .saturating_sub(COMPLETED_KEPT);
-        self.snap.completed_downloads.drain(..excess);
+            .saturating_sub(FINISHED_KEPT);
+        self.snap.finished_downloads.drain(..excess);
         self.save();
+        true
+    }
+
+    /// The device reported `done`: the task is finished.
+    pub fn complete_download(&mut self, product: &str, device: &str, name: &str) {
+        self.finish_download(product, device, name, DownloadOutcome::Done);
+    }
+
+    /// `task cancel`: false when no such task is pending.
+    pub fn cancel_download(&mut self, product: &str, device: &str, name: &str) -> bool {
+        self.finish_download(product, device, name, DownloadOutcome::Cancelled)
+    }
+
+    /// The device reported `fail`: the task goes behind the device's other
+    /// pending tasks, or is given up after [`MAX_DOWNLOAD_FAILURES`].
+    pub fn fail_download(&mut self, product: &str, device: &str, name: &str) -> AfterFailure {
+        let Some(i) = self.pending_index(product, device, name) else {
+            return AfterFailure::NotPending;
+        };
+        let mut task = self.snap.pending_downloads.remove(i);
+        task.failures += 1;
+        let failures = task.failures;
+        self.snap.pending_downloads.push(task);
+        if failures >= MAX_DOWNLOAD_FAILURES {
+            self.finish_download(product, device, name, DownloadOutcome::GaveUp);
+            return AfterFailure::GaveUp;
+        }
+        self.save();
+        AfterFailure::Requeued(failures)
     }
 
     /// Appends one progress report to `history.jsonl`.
@@ -330,6 +423,7 @@ mod tests {
         s.complete_download("P", "d", "x");
         s.append_history(&HistoryEntry {
             ts_ms: 5,
+            source: "device".into(),
             product: "P".into(),
             device: "d".into(),
             direction: "upload".into(),
@@ -347,5 +441,40 @@ mod tests {
         assert_eq!(again.download_known("P", "d", "y"), (true, true));
         assert_eq!(again.download_known("P", "d", "z"), (false, false));
         assert_eq!(read_history(dir.path()).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn failing_tasks_go_to_the_back_and_are_given_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State::load(dir.path()).unwrap();
+        s.add_download("P", "d", "bad", 1, &"1".repeat(32));
+        s.add_download("P", "d", "good", 1, &"1".repeat(32));
+        assert_eq!(s.fail_download("P", "d", "bad"), AfterFailure::Requeued(1));
+        assert_eq!(s.oldest_download("P", "d").unwrap().name, "good");
+        s.complete_download("P", "d", "good");
+        for n in 2..MAX_DOWNLOAD_FAILURES {
+            assert_eq!(s.fail_download("P", "d", "bad"), AfterFailure::Requeued(n));
+        }
+        assert_eq!(s.fail_download("P", "d", "bad"), AfterFailure::GaveUp);
+        assert!(s.oldest_download("P", "d").is_none());
+        assert_eq!(s.download_known("P", "d", "bad"), (true, false));
+        assert_eq!(s.fail_download("P", "d", "bad"), AfterFailure::NotPending);
+        s.add_download("P", "d", "c", 1, &"1".repeat(32));
+        assert!(s.cancel_download("P", "d", "c"));
+        assert!(!s.cancel_download("P", "d", "c"));
+        let outcomes: Vec<_> = s
+            .snapshot()
+            .finished_downloads
+            .iter()
+            .map(|t| t.outcome.unwrap())
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                DownloadOutcome::Done,
+                DownloadOutcome::GaveUp,
+                DownloadOutcome::Cancelled
+            ]
+        );
     }
 }

@@ -66,7 +66,7 @@ fn upload_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-a");
+    let mut dev = serve.device("PROD1", "dev-a");
 
     let content = b"sensor log\n".repeat(1000);
     let name = "log 2024 ü.txt";
@@ -134,15 +134,23 @@ fn upload_round_trip() {
     assert!(row.contains("dev-a"), "{row}");
     assert!(row.contains(&content.len().to_string()), "{row}");
     assert!(row.contains(&md5_hex(&content)), "{row}");
-    assert!(row.trim_end().ends_with("yes"), "{row}");
+    assert!(row.trim_end().ends_with("verified"), "{row}");
 
     let hist = cli(&["history", "--data", &data_s]);
     assert!(hist.status.success());
     let out = stdout(&hist);
     let rows: Vec<&str> = out.lines().skip(1).collect();
-    assert_eq!(rows.len(), 3, "{out}");
+    // Three reports from the device, then the platform's verdict.
+    assert_eq!(rows.len(), 4, "{out}");
     assert!(rows[0].contains("upload") && rows[0].contains("uploading") && rows[0].contains(name));
-    assert!(rows[2].contains("done"), "{out}");
+    assert!(
+        rows[2].contains("done") && rows[2].trim_end().ends_with("device"),
+        "{out}"
+    );
+    assert!(
+        rows[3].contains("done") && rows[3].contains(" platform ") && rows[3].ends_with("success"),
+        "{out}"
+    );
     let other = cli(&[
         "history",
         "--data",
@@ -160,7 +168,7 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-b");
+    let mut dev = serve.device("PROD1", "dev-b");
 
     // Done without any PUT: nothing stored.
     dev.send(json!({"type":"create_upload_task","size":3,"name":"never","md5sum":md5_hex(b"abc")}));
@@ -205,11 +213,16 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
         .contains("md5"));
 
     let list = stdout(&cli(&["list", "--data", &data.display().to_string()]));
+    // Failed uploads are listed too, with the platform's reason.
     let row = list.lines().find(|l| l.contains("wrong")).unwrap();
-    assert!(row.trim_end().ends_with("no"), "{row}");
     assert!(
-        !list.contains("never"),
-        "nothing was stored under that name: {list}"
+        row.contains(" failed ") && row.contains("md5sum not matched"),
+        "{row}"
+    );
+    let row = list.lines().find(|l| l.contains("never")).unwrap();
+    assert!(
+        row.contains(" failed ") && row.contains("file_not_exist: nothing was uploaded"),
+        "{row}"
     );
 }
 
@@ -217,7 +230,7 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
 fn invalid_requests_get_non_zero_answers_and_garbage_is_ignored() {
     let tmp = tempfile::tempdir().unwrap();
     let serve = Serve::start(&data_dir(&tmp));
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-c");
+    let mut dev = serve.device("PROD1", "dev-c");
 
     for bad in [
         json!({"type":"create_upload_task","size":3,"name":"../etc/passwd","md5sum":md5_hex(b"abc")}),
@@ -265,7 +278,7 @@ fn push_download_round_trip() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-d");
+    let mut dev = serve.device("PROD1", "dev-d");
 
     dev.send(json!({"type":"get_download_task"}));
     assert_eq!(dev.expect("get_download_task_rsp")["result_code"], 1);
@@ -360,8 +373,8 @@ fn tasks_are_handed_out_oldest_first_per_device() {
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
-    let mut a = Device::connect(serve.broker_port(), "PROD1", "dev-e");
-    let mut b = Device::connect(serve.broker_port(), "PROD1", "dev-f");
+    let mut a = serve.device("PROD1", "dev-e");
+    let mut b = serve.device("PROD1", "dev-f");
     let f1 = tmp.path().join("one");
     let f2 = tmp.path().join("two");
     std::fs::write(&f1, b"1").unwrap();
@@ -438,7 +451,7 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
     let mosquitto_pid = serve.info["mosquitto_pid"].as_u64().unwrap();
     let old_url;
     {
-        let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-g");
+        let mut dev = serve.device("PROD1", "dev-g");
         assert!(push(&data, "PROD1", "dev-g", &file, None).status.success());
         old_url = dev.expect("download")["url"].as_str().unwrap().to_string();
         dev.send(json!({"type":"create_upload_task","size":2,"name":"up","md5sum":md5_hex(b"hi")}));
@@ -469,16 +482,17 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
     assert!(list.status.success());
     assert!(stdout(&list)
         .lines()
-        .any(|l| l.contains("up") && l.trim_end().ends_with("yes")));
+        .any(|l| l.contains("up") && l.trim_end().ends_with("verified")));
     assert_eq!(
         stdout(&cli(&["history", "--data", &data_s]))
             .lines()
             .count(),
-        2
+        3,
+        "header, the device's done, the platform's verdict"
     );
 
     let serve = Serve::start(&data);
-    let mut dev = Device::connect(serve.broker_port(), "PROD1", "dev-g");
+    let mut dev = serve.device("PROD1", "dev-g");
     dev.send(json!({"type":"get_download_task"}));
     let task = dev.expect("get_download_task_rsp");
     assert_eq!(task["name"], "cfg.json");
@@ -493,14 +507,45 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
 fn cli_usage_errors() {
     let out = cli(&["--help"]);
     assert!(out.status.success());
-    assert!(stdout(&out).contains("resmgr-platform serve --data DIR"));
+    for cmd in ["serve", "push", "list", "history", "device", "task"] {
+        assert!(stdout(&out).contains(cmd), "{cmd} in {}", stdout(&out));
+    }
+    for bad in [
+        &["serve"][..],
+        &["frobnicate"],
+        &["list", "--data", "/x", "--bogus", "1"],
+        &["serve", "--data", "/x", "--public-url", "ftp://h/"],
+        &["serve", "--data", "/x", "--public-url", "127.0.0.1:80"],
+        &["serve", "--data", "/x", "--url-ttl", "0"],
+        &[
+            "serve",
+            "--data",
+            "/x",
+            "--s3-endpoint",
+            "http://127.0.0.1:1",
+        ],
+        &[
+            "device",
+            "add",
+            "--data",
+            "/x",
+            "--product",
+            "a/b",
+            "--device",
+            "d",
+        ],
+    ] {
+        let out = cli(bad);
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out).lines().count(), 1, "{bad:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).starts_with("resmgr-platform: "),
+            "{}",
+            stderr(&out)
+        );
+    }
     let out = cli(&["serve"]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("--data"));
-    let out = cli(&["frobnicate"]);
-    assert_eq!(out.status.code(), Some(2));
-    let out = cli(&["list", "--data", "/x", "--bogus", "1"]);
-    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--data"), "{}", stderr(&out));
 }
 
 #[test]
@@ -589,19 +634,9 @@ fn serve_uses_a_given_broker_and_leaves_it_running() {
         .as_str()
         .unwrap()
         .to_string();
-    let expires: u64 = url
-        .split("expires=")
-        .nth(1)
-        .unwrap()
-        .split('&')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let now = resmgr_platform::util::now_unix();
     assert!(
-        expires > now && expires <= now + 60,
-        "--url-ttl 60 bounds the expiry"
+        url.contains("&X-Amz-Expires=60&"),
+        "--url-ttl 60 bounds the expiry: {url}"
     );
     drop(dev);
 
@@ -629,5 +664,142 @@ fn serve_uses_a_given_broker_and_leaves_it_running() {
     assert!(
         broker.child.try_wait().unwrap().is_none(),
         "a given broker is not serve's to stop"
+    );
+}
+
+#[test]
+fn after_done_the_rsp_comes_before_the_verdict() {
+    // The incumbent SDK keeps the last of the two answers it reads after a
+    // `done`: the verdict must come second for it to see a rejection.
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&data_dir(&tmp));
+    let mut dev = serve.device("PROD1", "dev-order");
+    let wait = std::time::Duration::from_secs(15);
+    for (name, body) in [
+        ("good", &b"abc"[..]),
+        ("wrong", &b"abd"[..]),
+        ("never", &b""[..]),
+    ] {
+        dev.send(
+            json!({"type":"create_upload_task","size":3,"name":name,"md5sum":md5_hex(b"abc")}),
+        );
+        let rsp = dev.next(wait).expect("create_upload_task_rsp");
+        assert_eq!(rsp["type"], "create_upload_task_rsp", "{rsp}");
+        if !body.is_empty() {
+            assert_eq!(put(rsp["url"].as_str().unwrap(), body).status, 200);
+        }
+        dev.send(progress(
+            "report_upload_progress",
+            name,
+            "done",
+            None,
+            0,
+            "",
+        ));
+        let first = dev.next(wait).expect("an answer to done");
+        let second = dev.next(wait).expect("a second answer to done");
+        assert_eq!(
+            first["type"], "report_upload_progress_rsp",
+            "{name}: {first}"
+        );
+        assert_eq!(second["type"], "upload_result", "{name}: {second}");
+        assert_eq!(second["report"]["name"], name);
+        let code = second["report"]["progress"]["result_code"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(
+            code,
+            [0, -4, -2][["good", "wrong", "never"]
+                .iter()
+                .position(|n| *n == name)
+                .unwrap()]
+        );
+    }
+}
+
+#[test]
+fn the_store_log_does_not_claim_a_transfer_the_client_cut() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(&tmp);
+    let serve = Serve::start(&data);
+    let mut dev = serve.device("PROD1", "dev-cut");
+    // Small enough to fit in the socket buffers: every byte is written
+    // before the client goes, so only the client's way of closing tells.
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let file = tmp.path().join("fw.bin");
+    std::fs::write(&file, &content).unwrap();
+    assert!(push(&data, "PROD1", "dev-cut", &file, None)
+        .status
+        .success());
+    let url = dev.expect("download")["url"].as_str().unwrap().to_string();
+
+    let (addr, target) = split_url(&url);
+    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
+    s.set_read_timeout(Some(WAIT)).unwrap();
+    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut first = [0u8; 4096];
+    assert!(s.read(&mut first).unwrap() > 0);
+    // Time for the server to write the rest (it fits in the buffers); the
+    // verdict must not depend on it.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    drop(s); // with most of the body unread
+
+    let log = || std::fs::read_to_string(&serve.log).unwrap_or_default();
+    wait_until("the store to log the cut GET", || {
+        log().contains("GET downloads/PROD1/dev-cut/fw.bin -> 200: the client cut the transfer")
+    });
+    assert!(!log().contains("(200000 bytes sent)"), "{}", log());
+
+    // A client that reads everything is logged as served in full.
+    assert_eq!(get(&url).body.len(), content.len());
+    wait_until("the store to log the whole GET", || {
+        log().contains("GET downloads/PROD1/dev-cut/fw.bin -> 200 (200000 bytes sent)")
+    });
+}
+
+#[test]
+fn the_broker_admits_registered_devices_on_their_own_topics_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let serve = Serve::start(&data_dir(&tmp));
+    let port = serve.broker_port();
+    let secret_a = serve.register("PROD1", "dev-a");
+    serve.register("PROD1", "dev-b");
+    let now = resmgr_platform::util::now_unix();
+    let a = |expiry, sha1| key_login("PROD1", "dev-a", &secret_a, expiry, sha1);
+
+    for sha1 in [false, true] {
+        assert!(Device::try_connect(port, "PROD1", "dev-a", &a(now + 60, sha1)).is_ok());
+    }
+    let refused = |r: Result<Device, Refusal>| matches!(r, Err(Refusal::Login(_)));
+    assert!(
+        refused(Device::try_connect(
+            port,
+            "PROD1",
+            "dev-a",
+            &a(now - 1, false)
+        )),
+        "expired"
+    );
+    let wrong = key_login("PROD1", "dev-a", "AAAAAAAAAAAAAAAA", now + 60, false);
+    assert!(
+        refused(Device::try_connect(port, "PROD1", "dev-a", &wrong)),
+        "wrong secret"
+    );
+    let unknown = key_login("PROD1", "dev-z", &secret_a, now + 60, false);
+    assert!(
+        refused(Device::try_connect(port, "PROD1", "dev-z", &unknown)),
+        "unknown device"
+    );
+    let anonymous = Login::anonymous("PROD1", "dev-a");
+    assert!(
+        refused(Device::try_connect(port, "PROD1", "dev-a", &anonymous)),
+        "anonymous"
+    );
+
+    // A's login, B's down topic: the subscription is refused.
+    assert_eq!(
+        Device::try_connect(port, "PROD1", "dev-b", &a(now + 60, false)).err(),
+        Some(Refusal::Subscription)
     );
 }

@@ -1,15 +1,16 @@
-//! The object store over real sockets, in-process with a known signing key
-//! so expired and forged URLs can be made.
+//! The built-in object store over real sockets, in-process with its
+//! presigner at hand so expired and forged URLs can be made.
 
 mod common;
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
 use common::*;
 use resmgr_platform::http::Server;
-use resmgr_platform::store::{self, Bucket, ObjectKey, Signer, Store};
-use resmgr_platform::util::now_unix;
+use resmgr_platform::presign::Method;
+use resmgr_platform::store::{self, random_credentials, Bucket, ObjectKey, Store};
 
 struct Fixture {
     store: Arc<Store>,
@@ -21,12 +22,20 @@ fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let store = Arc::new(Store::open(dir.path(), Signer::new(b"test key".to_vec()), port).unwrap());
-    let server = store::serve(Arc::clone(&store), listener).unwrap();
+    let base = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap();
+    let store = Arc::new(Store::open(dir.path(), &base, random_credentials().unwrap()).unwrap());
+    let server = store::serve(Arc::clone(&store), listener, None).unwrap();
     Fixture {
         store,
         _server: server,
         dir,
+    }
+}
+
+fn method_of(m: &str) -> Method {
+    match m {
+        "PUT" => Method::Put,
+        _ => Method::Get,
     }
 }
 
@@ -36,7 +45,19 @@ fn key(name: &str) -> ObjectKey {
 
 impl Fixture {
     fn url(&self, method: &str, name: &str) -> String {
-        self.store.presign(method, &key(name), now_unix() + 600)
+        self.store
+            .presign(method_of(method), &key(name), Duration::from_secs(600))
+    }
+
+    /// A URL signed 20 minutes ago for 10: expired.
+    fn expired_url(&self, method: &str, name: &str) -> String {
+        let then = jiff::Timestamp::now() - jiff::SignedDuration::from_secs(1200);
+        self.store.presigner().presign_at(
+            method_of(method),
+            &key(name).s3_key(),
+            Duration::from_secs(600),
+            &then,
+        )
     }
 
     fn stored(&self, name: &str) -> Option<Vec<u8>> {
@@ -94,7 +115,10 @@ fn names_with_spaces_and_utf8() {
     let f = fixture();
     let name = "firmware v2 — größe.bin";
     let url = f.url("PUT", name);
-    assert!(url.contains("/uploads/P1/dev1/firmware%20v2%20%E2%80%94%20gr%C3%B6%C3%9Fe.bin?"));
+    assert!(
+        url.contains("/resmgr/uploads/P1/dev1/firmware%20v2%20%E2%80%94%20gr%C3%B6%C3%9Fe.bin?"),
+        "{url}"
+    );
     assert_eq!(put(&url, b"x").status, 200);
     assert_eq!(get(&f.url("GET", name)).body, b"x");
 }
@@ -207,8 +231,7 @@ fn expect_100_continue_is_honoured() {
 #[test]
 fn expired_url_is_403_request_has_expired() {
     let f = fixture();
-    let past = now_unix() - 10;
-    let put_url = f.store.presign("PUT", &key("a"), past);
+    let put_url = f.expired_url("PUT", "a");
     let r = put(&put_url, b"hello");
     assert_eq!(r.status, 403);
     assert_eq!(error_code(&r), "AccessDenied");
@@ -216,7 +239,7 @@ fn expired_url_is_403_request_has_expired() {
     assert_eq!(f.stored("a"), None);
 
     assert_eq!(put(&f.url("PUT", "a"), b"hello").status, 200);
-    let r = get(&f.store.presign("GET", &key("a"), past));
+    let r = get(&f.expired_url("GET", "a"));
     assert_eq!(r.status, 403);
     assert_eq!(error_code(&r), "AccessDenied");
 }
@@ -227,7 +250,7 @@ fn bad_signature_or_method_is_403_signature_does_not_match() {
     assert_eq!(put(&f.url("PUT", "a"), b"hello").status, 200);
 
     let url = f.url("GET", "a");
-    let sig_at = url.find("signature=").unwrap() + 10;
+    let sig_at = url.find("X-Amz-Signature=").unwrap() + 16;
     let mut forged = url.clone();
     let flipped = if &url[sig_at..sig_at + 1] == "0" {
         "1"
@@ -246,24 +269,22 @@ fn bad_signature_or_method_is_403_signature_does_not_match() {
     assert_eq!(f.stored("a").as_deref(), Some(&b"hello"[..]));
     let r = get(&url.replace("/a?", "/b?"));
     assert_eq!(error_code(&r), "SignatureDoesNotMatch");
-    let exp_at = url.find("expires=").unwrap() + 8;
-    let mut later = url.clone();
-    later.insert(exp_at, '9');
+    let later = url.replace("X-Amz-Expires=600", "X-Amz-Expires=6000");
+    assert_ne!(later, url);
     assert_eq!(error_code(&get(&later)), "SignatureDoesNotMatch");
 
-    // A key from another serve run signs nothing here.
-    let other = Signer::new(b"another key".to_vec());
-    let k = key("a");
-    let exp = now_unix() + 600;
-    let foreign = format!(
-        "{}{}?expires={exp}&signature={}",
-        f.store.base_url(),
-        k.url_path(),
-        other.sign("GET", &k.canonical_path(), exp)
-    );
+    // Credentials of another serve run sign nothing here.
+    let other = Store::open(
+        f.dir.path(),
+        &url::Url::parse(&f.store.base_url()).unwrap(),
+        random_credentials().unwrap(),
+    )
+    .unwrap();
+    let foreign = other.presign(Method::Get, &key("a"), Duration::from_secs(600));
     assert_eq!(error_code(&get(&foreign)), "SignatureDoesNotMatch");
 
-    let r = get(&format!("{}{}", f.store.base_url(), k.url_path()));
+    let bare = url.split('?').next().unwrap().to_string();
+    let r = get(&bare);
     assert_eq!(r.status, 403);
     assert_eq!(error_code(&r), "AccessDenied");
 }

@@ -173,13 +173,33 @@ build_platform() {
   [ -x "$PLATFORM" ] || fail "no $PLATFORM after the build"
 }
 
+# register_device PRODUCT DEVICE: `resmgr-platform device add`; prints the
+# secret.
+register_device() {
+  "$PLATFORM" device add --data "$PLATFORM_DATA" --product "$1" --device "$2" 2>>"$WORK/device-add.log" ||
+    { cat "$WORK/device-add.log" >&2; fail "device add $1/$2 failed"; }
+}
+
 # start_platform [serve options...]: starts `resmgr-platform serve` with its
 # data in $WORK/platform and waits for it; sets PLATFORM_DATA, BROKER_PORT,
-# HTTP_PORT, PLATFORM_PID, PLATFORM_LOG.
+# HTTP_PORT, PLATFORM_PID, PLATFORM_LOG, PLATFORM_READY (platform.json).
+# Its private broker admits registered devices only (unless the options
+# say --broker or --anonymous): $PRODUCT/$DEVICE_NAME is registered first,
+# and DEVICE_AUTH (--secret SECRET) is what run_device and start_device
+# pass, so the device logs in with its key.
+DEVICE_AUTH=()
 start_platform() {
   [ -n "${PLATFORM:-}" ] || build_platform
   PLATFORM_DATA=$WORK/platform
   PLATFORM_LOG=$WORK/platform.log
+  local checked=1 arg
+  for arg in "$@"; do
+    case $arg in --broker | --anonymous) checked=0 ;; esac
+  done
+  if [ "$checked" -eq 1 ] && [ ${#DEVICE_AUTH[@]} -eq 0 ]; then
+    DEVICE_SECRET=$(register_device "$PRODUCT" "$DEVICE_NAME")
+    DEVICE_AUTH=(--secret "$DEVICE_SECRET")
+  fi
   watch_log "$PLATFORM_LOG"
   local ready=$WORK/platform-ready.json
   rm -f "$ready"
@@ -192,16 +212,23 @@ start_platform() {
     [ "$SECONDS" -lt "$deadline" ] || fail "resmgr-platform serve not ready within 30s"
     sleep 0.1
   done
+  PLATFORM_READY=$ready
   BROKER_PORT=$(json_get "$ready" broker_port)
   HTTP_PORT=$(json_get "$ready" http_port)
   log "platform ready: broker 127.0.0.1:$BROKER_PORT, store 127.0.0.1:$HTTP_PORT"
 }
 
-# platform CMD [args...]: runs a platform command against this test's data.
+# platform CMD [SUBCMD] [args...]: runs a platform command against this
+# test's data (`device` and `task` take a subcommand first).
 platform() {
-  local cmd=$1
+  local cmd=("$1")
   shift
-  "$PLATFORM" "$cmd" --data "$PLATFORM_DATA" "$@"
+  case ${cmd[0]} in device | task)
+    cmd+=("$1")
+    shift
+    ;;
+  esac
+  "$PLATFORM" "${cmd[@]}" --data "$PLATFORM_DATA" "$@"
 }
 
 # push FILE [--name NAME]
@@ -220,7 +247,7 @@ history_has() {
 listed_verified() {
   platform list 2>/dev/null |
     awk -v n="$1" -v m="$2" -v p="$PRODUCT" -v d="$DEVICE_NAME" \
-      '$1 == p && $2 == d && $3 == n && $5 == m && $6 == "yes" { found = 1 } END { exit !found }'
+      '$1 == p && $2 == d && $3 == n && $5 == m && $6 == "verified" { found = 1 } END { exit !found }'
 }
 
 # start_mosquitto PORT [config lines...]: a broker of this test's own.
@@ -262,7 +289,7 @@ run_device() {
   watch_log "$err"
   DEVICE_RC=0
   timeout -k 5 300 "$DEVICE" --host 127.0.0.1 --port "$BROKER_PORT" \
-    --product "$PRODUCT" --device "$DEVICE_NAME" "$@" >"$out" 2>"$err" || DEVICE_RC=$?
+    --product "$PRODUCT" --device "$DEVICE_NAME" "${DEVICE_AUTH[@]}" "$@" >"$out" 2>"$err" || DEVICE_RC=$?
 }
 
 # start_device STDOUT STDERR ARGS...: the same in the background; sets
@@ -272,7 +299,7 @@ start_device() {
   shift 2
   watch_log "$err"
   "$DEVICE" --host 127.0.0.1 --port "$BROKER_PORT" \
-    --product "$PRODUCT" --device "$DEVICE_NAME" "$@" >"$out" 2>"$err" &
+    --product "$PRODUCT" --device "$DEVICE_NAME" "${DEVICE_AUTH[@]}" "$@" >"$out" 2>"$err" &
   DEVICE_PID=$!
   track "$DEVICE_PID"
 }
@@ -281,3 +308,44 @@ need python3
 if [ "${E2E_NO_DEVICE:-0}" != 1 ]; then
   [ -x "$DEVICE" ] || fail "resmgr-device not found at $DEVICE (build with cmake first, or set RESMGR_DEVICE)"
 fi
+
+# key_login PRODUCT DEVICE SECRET EXPIRY [sha1|sha256]: prints the client id,
+# username and password of a key-authenticated login (../shared/protocol.md),
+# computed here with Python's hmac, independently of the platform.
+key_login() {
+  python3 - "$@" <<'PY'
+import base64, hashlib, hmac, sys
+product, device, secret, expiry = sys.argv[1:5]
+alg = sys.argv[5] if len(sys.argv) > 5 else "sha256"
+username = f"{product}{device};12010126;Ab3x9;{expiry}"
+digest = hmac.new(base64.b64decode(secret), username.encode(), getattr(hashlib, alg)).hexdigest()
+print(product + device, username, f"{digest};hmac{alg}")
+PY
+}
+
+# mosquitto_log: the private broker's log.
+mosquitto_log() { cat "$PLATFORM_DATA/mosquitto/mosquitto.log" 2>/dev/null; }
+
+# one_line FILE WHAT: FILE holds exactly one line.
+one_line() {
+  [ "$(line_count "$1")" -eq 1 ] || fail "$2: not one line: $(cat "$1")"
+}
+
+# ask_upload_url NAME: asks for an upload task over MQTT with the device's
+# key (key_login) and prints the URL of the answer.
+ask_upload_url() {
+  local cid user pass tls=()
+  read -r cid user pass < <(key_login "$PRODUCT" "$DEVICE_NAME" "$DEVICE_SECRET" $(($(date +%s) + 600)))
+  [ -z "${CA_FILE:-}" ] || tls=(--cafile "$CA_FILE")
+  timeout 20 mosquitto_rr -p "$BROKER_PORT" "${tls[@]}" -i "$cid" -u "$user" -P "$pass" -W 15 \
+    -t "\$resource/up/service/$PRODUCT/$DEVICE_NAME" -e "\$resource/down/service/$PRODUCT/$DEVICE_NAME" \
+    -m "{\"type\":\"create_upload_task\",\"size\":1,\"name\":\"$1\",\"md5sum\":\"0cc175b9c0f1b6a831c399e269772661\"}" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["url"])'
+}
+
+# stop_platform: SIGTERM, and it must exit 0.
+stop_platform() {
+  kill -TERM "$PLATFORM_PID"
+  wait_exit "$PLATFORM_PID" 20
+  [ "$EXIT_RC" -eq 0 ] || fail "serve exited $EXIT_RC on SIGTERM"
+}

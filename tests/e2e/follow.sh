@@ -54,5 +54,5 @@ kept=$(stat -c %s "$part")
 run_device "$WORK/again.out" "$WORK/again.err" --timeout 60 download --dir "$WORK/dl" --wait 10
 [ "$DEVICE_RC" -eq 0 ] || fail "the second download exited $DEVICE_RC"
 cmp "$WORK/c.bin" "$WORK/dl/c.bin" || fail "c.bin differs"
-grep -q "GET .*c.bin -> 206 ($((10 * 1000 * 1000 - kept)) bytes)" "$PLATFORM_LOG" ||
+grep -q "GET .*c.bin -> 206 bytes $kept-9999999/10000000 ($((10 * 1000 * 1000 - kept)) bytes sent)" "$PLATFORM_LOG" ||
   fail "the second download did not resume from byte $kept"

@@ -27,7 +27,7 @@ rc=0
 LD_PRELOAD=$WORK/throttle.so RESMGR_THROTTLE_PORT=$HTTP_PORT RESMGR_THROTTLE_BPS=1000000 \
   RESMGR_THROTTLE_RESET_AFTER=5000000 \
   timeout -k 5 120 "$DEVICE" --host 127.0.0.1 --port "$BROKER_PORT" --product "$PRODUCT" \
-  --device "$DEVICE_NAME" --timeout 90 download --dir "$WORK/dl" --wait 20 >"$WORK/dl.out" 2>"$WORK/dl.err" || rc=$?
+  --device "$DEVICE_NAME" "${DEVICE_AUTH[@]}" --timeout 90 download --dir "$WORK/dl" --wait 20 >"$WORK/dl.out" 2>"$WORK/dl.err" || rc=$?
 [ "$rc" -eq 0 ] || fail "download exited $rc"
 cmp "$file" "$WORK/dl/map.bin" || fail "downloaded file differs"
 grep -q "URL of 'map.bin' expired; asking the platform for a fresh one" "$WORK/dl.err" ||

@@ -10,7 +10,7 @@ need "$valgrind"
 start_platform
 vg=("$valgrind" --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
   --show-leak-kinds=definite,indirect)
-ids=(--host 127.0.0.1 --port "$BROKER_PORT" --product "$PRODUCT" --device "$DEVICE_NAME" --timeout 300)
+ids=(--host 127.0.0.1 --port "$BROKER_PORT" --product "$PRODUCT" --device "$DEVICE_NAME" "${DEVICE_AUTH[@]}" --timeout 300)
 
 file=$WORK/blob.bin
 make_file "$file" $((2 * 1024 * 1024 + 1))

@@ -292,6 +292,52 @@ impl Serve {
         self.info["broker_port"].as_u64().unwrap() as u16
     }
 
+    /// Registers `product`/`device` (`device add`) and returns its secret.
+    pub fn register(&self, product: &str, device: &str) -> String {
+        let data = self.data.display().to_string();
+        let out = cli(&[
+            "device",
+            "add",
+            "--data",
+            &data,
+            "--product",
+            product,
+            "--device",
+            device,
+        ]);
+        assert!(
+            out.status.success(),
+            "device add: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let secret = String::from_utf8(out.stdout).unwrap();
+        assert_eq!(secret.lines().count(), 1, "one line: {secret:?}");
+        secret.trim().to_string()
+    }
+
+    /// A registered device, logged in with its key and subscribed.
+    pub fn device(&self, product: &str, device: &str) -> Device {
+        let registry = std::fs::read(self.data.join("devices.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
+        let known = registry.as_ref().and_then(|r| {
+            r["devices"].as_array()?.iter().find_map(|d| {
+                (d["product"] == product && d["device"] == device)
+                    .then(|| d["secret"].as_str().unwrap().to_string())
+            })
+        });
+        let secret = known.unwrap_or_else(|| self.register(product, device));
+        let login = key_login(
+            product,
+            device,
+            &secret,
+            resmgr_platform::util::now_unix() + 600,
+            false,
+        );
+        Device::try_connect(self.broker_port(), product, device, &login)
+            .unwrap_or_else(|e| panic!("{product}/{device} logs in with its secret: {e:?}"))
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
@@ -338,18 +384,88 @@ pub struct Device {
     thread: Option<JoinHandle<()>>,
 }
 
-impl Device {
-    /// Connects, subscribes to the down topic and waits for the SubAck.
-    pub fn connect(port: u16, product: &str, device: &str) -> Device {
+/// A device's key-authenticated login (../shared/protocol.md), computed
+/// here independently of the platform: client id, username with the given
+/// expiry, HMAC-SHA256 (or SHA1) password.
+pub fn key_login(product: &str, device: &str, secret_b64: &str, expiry: u64, sha1: bool) -> Login {
+    use base64::Engine as _;
+    use hmac::{Hmac, Mac};
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret_b64.trim())
+        .expect("a base64 secret");
+    let client_id = format!("{product}{device}");
+    let username = format!("{client_id};12010126;Tst01;{expiry}");
+    let (digest, suffix) = if sha1 {
+        let mut m = Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
+        m.update(username.as_bytes());
+        (m.finalize().into_bytes().to_vec(), "hmacsha1")
+    } else {
+        let mut m = Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+        m.update(username.as_bytes());
+        (m.finalize().into_bytes().to_vec(), "hmacsha256")
+    };
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Login {
+        client_id,
+        credentials: Some((username, format!("{hex};{suffix}"))),
+    }
+}
+
+/// How a test client logs in.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub client_id: String,
+    pub credentials: Option<(String, String)>,
+}
+
+impl Login {
+    /// No credentials, a unique client id.
+    pub fn anonymous(product: &str, device: &str) -> Login {
         static N: AtomicU32 = AtomicU32::new(0);
-        let id = format!(
-            "test-{product}-{device}-{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        let mut opts = MqttOptions::new(id, "127.0.0.1", port);
+        Login {
+            client_id: format!(
+                "test-{product}-{device}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            ),
+            credentials: None,
+        }
+    }
+}
+
+/// Why a test client could not get going.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The broker refused the login (ConnAck with this code).
+    Login(String),
+    /// The subscription to the down topic was refused (SubAck failure).
+    Subscription,
+    /// No answer in time, or the connection broke.
+    Other(String),
+}
+
+impl Device {
+    /// Connects anonymously, subscribes to the down topic and waits for the
+    /// SubAck.
+    pub fn connect(port: u16, product: &str, device: &str) -> Device {
+        Self::try_connect(port, product, device, &Login::anonymous(product, device))
+            .expect("the device connects and subscribes")
+    }
+
+    /// Connects with `login` and subscribes to `product`/`device`'s down
+    /// topic (which need not be the login's own).
+    pub fn try_connect(
+        port: u16,
+        product: &str,
+        device: &str,
+        login: &Login,
+    ) -> Result<Device, Refusal> {
+        let mut opts = MqttOptions::new(login.client_id.clone(), "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(10));
         opts.set_max_packet_size(1 << 20, 1 << 20);
+        if let Some((u, p)) = &login.credentials {
+            opts.set_credentials(u.clone(), p.clone());
+        }
         let (client, mut conn) = Client::new(opts, 64);
         let down = format!("$resource/down/service/{product}/{device}");
         client.subscribe(down, QoS::AtLeastOnce).unwrap();
@@ -358,8 +474,16 @@ impl Device {
         let thread = thread::spawn(move || {
             for ev in conn.iter() {
                 match ev {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        let _ = sub_tx.send(());
+                    Ok(Event::Incoming(Packet::SubAck(ack))) => {
+                        let ok = ack
+                            .return_codes
+                            .iter()
+                            .all(|c| !matches!(c, rumqttc::SubscribeReasonCode::Failure));
+                        let _ = sub_tx.send(if ok {
+                            Ok(())
+                        } else {
+                            Err(Refusal::Subscription)
+                        });
                     }
                     Ok(Event::Incoming(Packet::Publish(p))) => {
                         let v: Value =
@@ -370,21 +494,37 @@ impl Device {
                     }
                     Ok(Event::Outgoing(rumqttc::Outgoing::Disconnect)) => break,
                     Ok(_) => {}
-                    Err(_) => break,
+                    Err(rumqttc::ConnectionError::ConnectionRefused(code)) => {
+                        let _ = sub_tx.send(Err(Refusal::Login(format!("{code:?}"))));
+                        break;
+                    }
+                    Err(e) => {
+                        let _ = sub_tx.send(Err(Refusal::Other(e.to_string())));
+                        break;
+                    }
                 }
             }
         });
-        sub_rx
+        let outcome = sub_rx
             .recv_timeout(WAIT)
-            .expect("the broker acknowledges the device's subscription");
-        Device {
+            .unwrap_or_else(|_| Err(Refusal::Other("no SubAck in time".into())));
+        let dev = Device {
             product: product.into(),
             device: device.into(),
             client,
             rx,
             buffered: VecDeque::new(),
             thread: Some(thread),
+        };
+        outcome.map(|()| dev)
+    }
+
+    /// The next down message, whatever its type (ordered).
+    pub fn next(&mut self, within: Duration) -> Option<Value> {
+        if let Some(m) = self.buffered.pop_front() {
+            return Some(m);
         }
+        self.rx.recv_timeout(within).ok()
     }
 
     pub fn send(&self, msg: Value) {
