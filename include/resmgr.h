@@ -26,10 +26,22 @@
  * run concurrently with any other call on that client.
  *
  * Callbacks (publish, event) run on the thread that made the library call
- * that triggered them, and never while the library holds a lock: they may
- * call any function of this library except resmgr_client_free on their own
- * client. The `user` pointer and the callbacks must be usable from every
- * thread that calls into the client.
+ * that triggered them (for a client made by resmgr_client_new_mqtt, events
+ * from down messages and connection changes run on its connection thread),
+ * and never while the library holds a lock: they may call any function of
+ * this library except resmgr_client_free on their own client. The `user`
+ * pointer and the callbacks must be usable from every thread that calls
+ * into the client.
+ *
+ * resmgr_client_disconnect from a callback on the connection thread does
+ * not wait: it tells the connection to stop and returns; the thread ends
+ * when the callback returns and is joined by the next
+ * resmgr_client_connect, resmgr_client_disconnect or resmgr_client_free
+ * (a connect from that same callback is refused: connections never
+ * overlap).
+ * resmgr_client_free stops and joins the connection thread before it frees
+ * anything: a callback running there finishes first, no event starts once
+ * the free has begun, and none runs after it returns.
  *
  * A resmgr_md5 hasher belongs to one thread at a time.
  */
@@ -74,7 +86,9 @@
 #define RESMGR_MAX_PAYLOAD_LEN 16384
 
 /**
- * Most tasks in flight per direction.
+ * Most tasks in flight per direction. A download task arriving at a full
+ * table takes the place of the oldest one not started
+ * (RESMGR_EVENT_TASK_DROPPED).
  */
 #define RESMGR_MAX_TASKS 64
 
@@ -189,7 +203,9 @@ enum resmgr_status
    */
   RESMGR_ERR_TASK_CONFLICT = -18,
   /**
-   * RESMGR_MAX_TASKS tasks of that direction are already in flight.
+   * RESMGR_MAX_TASKS tasks of that direction are already in flight (for
+   * downloads: all of them started; otherwise the oldest not started
+   * gives way, see RESMGR_EVENT_TASK_DROPPED).
    */
   RESMGR_ERR_TOO_MANY_TASKS = -19,
   /**
@@ -300,7 +316,10 @@ enum resmgr_event_kind
   RESMGR_EVENT_UPLOAD_URL = 1,
   /**
    * A download task arrived (`pushed` tells whether it came unasked).
-   * Fields: direction, name, size, md5, content_md5, url, pushed.
+   * Fields: direction, name, size, md5, content_md5, url, pushed. A task
+   * whose name is already in flight with another size or MD5 replaces
+   * that task: the old task's running transfer, if any, is cancelled and
+   * returns RESMGR_ERR_NO_TASK without reporting; run the new one.
    */
   RESMGR_EVENT_DOWNLOAD_TASK = 2,
   /**
@@ -321,8 +340,10 @@ enum resmgr_event_kind
   RESMGR_EVENT_PROGRESS_ACK = 5,
   /**
    * The platform rejected a task (non-zero result_code in a response).
-   * The task is forgotten: stop transferring it. Fields: direction, name
-   * (or "" when it cannot be told), result_code, result_msg.
+   * The task is forgotten and its running transfer, if any, cancelled
+   * (the run returns RESMGR_ERR_NO_TASK without reporting); a transfer
+   * of your own must stop. Fields: direction, name (or "" when it cannot
+   * be told), result_code, result_msg.
    */
   RESMGR_EVENT_TASK_REJECTED = 6,
   /**
@@ -359,6 +380,16 @@ enum resmgr_event_kind
    * host) when retrying cannot help, RESMGR_ERR_NETWORK otherwise.
    */
   RESMGR_EVENT_DISCONNECTED = 12,
+  /**
+   * A task that had not started was forgotten to make room for a new
+   * one: the table of that direction was full (RESMGR_MAX_TASKS) and it
+   * was the oldest for which no progress had been tracked or reported
+   * (a run, resmgr_client_*_progress or an in-progress report starts a
+   * task). The platform is not told; resmgr_client_get_download_task
+   * finds the task again if the platform still has it. Fields:
+   * direction, name, detail.
+   */
+  RESMGR_EVENT_TASK_DROPPED = 13,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -548,8 +579,9 @@ typedef struct resmgr_event {
  *
  * Called on the thread that made the library call that caused the event
  * (for events from down messages: the thread that called
- * `resmgr_client_handle_down_message`), with no library lock held: it may
- * call back into the library, but must not free the client.
+ * `resmgr_client_handle_down_message`; for a client made by
+ * `resmgr_client_new_mqtt`, its connection thread), with no library lock
+ * held: it may call back into the library, but must not free the client.
  */
 typedef void (*resmgr_event_fn)(void *user, const struct resmgr_event *event);
 
@@ -598,7 +630,10 @@ typedef struct resmgr_mqtt_options {
   const char *ca_file;
   /**
    * The device secret (base64) for the platform's key authentication;
-   * NULL to use `username`/`password` as given. Never logged.
+   * NULL to use `username`/`password` as given. Never logged. The
+   * client's copy (kept to sign every connect afresh) and the decoded key
+   * are zeroed before their memory is freed; the caller's string is the
+   * caller's to wipe.
    */
   const char *device_secret;
   /**
@@ -643,8 +678,12 @@ typedef struct resmgr_mqtt_options {
    */
   uint32_t connect_timeout_ms;
   /**
-   * First delay before reconnecting, doubled up to reconnect_max_ms,
-   * with jitter (default 500).
+   * First delay before reconnecting, doubled after each failed or
+   * short-lived connection up to reconnect_max_ms, with jitter (default
+   * 500). The delays start again from here only once a connection has
+   * stayed up for 10 s (or reconnect_max_ms, if longer): a broker that
+   * drops the device right after accepting it (another client took the
+   * same client id) sees the delays grow, not a reconnection storm.
    */
   uint32_t reconnect_min_ms;
   /**
@@ -778,9 +817,15 @@ extern "C" {
 resmgr_status resmgr_client_new(const char *product_id, const char *device_name, resmgr_publish_fn publish, resmgr_event_fn on_event, void *user, struct resmgr_client **out);
 
 /**
- * Frees a client. NULL is a no-op. No other call on this client may run
- * concurrently or afterwards, and it must not be called from the client's
- * own callbacks.
+ * Frees a client. NULL is a no-op. No other call of the application's on
+ * this client may run concurrently or afterwards, and it must not be
+ * called from the client's own callbacks.
+ *
+ * A client made by `resmgr_client_new_mqtt` first stops its built-in
+ * connection and joins the connection thread (about a second at most)
+ * before it frees anything: a callback already running on that thread
+ * (which may use the client) finishes first, no event is delivered once
+ * the free has begun, and no callback runs after it returns.
  *
  * # Safety
  * `client` is NULL or a handle from `resmgr_client_new` not yet freed.
@@ -896,7 +941,9 @@ resmgr_status resmgr_client_handle_down_message(const struct resmgr_client *clie
  * platform's standard text for codes 0..-4 ("time_out", "file_not_exist",
  * "sign invalid", "md5sum not matched") and "" otherwise; at most
  * RESMGR_MAX_RESULT_MSG_LEN bytes. A DONE or FAIL
- * report ends the task of that name, if any. QoS 0 in progress, 1 final.
+ * report ends the task of that name, if any, and cancels its running
+ * transfer (which then returns RESMGR_ERR_NO_TASK without a report of its
+ * own). QoS 0 in progress, 1 final.
  *
  * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_NAME,
  * RESMGR_ERR_INVALID_ARG, RESMGR_ERR_PUBLISH (the task is kept).
@@ -1042,7 +1089,10 @@ resmgr_status resmgr_client_new_mqtt(const char *product_id, const char *device_
  * RESMGR_ERR_PUBLISH.
  *
  * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not an MQTT
- * client, or already connected), RESMGR_ERR_INVALID_ARG (credentials).
+ * client, already connected, being freed, or called from a callback on the
+ * connection thread that the callback just disconnected: connect from
+ * another thread once it has returned), RESMGR_ERR_INVALID_ARG
+ * (credentials).
  *
  * # Safety
  * `client` is NULL or a live client.
@@ -1070,10 +1120,19 @@ resmgr_status resmgr_client_wait_connected(const struct resmgr_client *client, u
  * broker, disconnects, and joins the connection thread. The client stays
  * usable and may connect again.
  *
- * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connected).
+ * From an event callback running on the connection's own thread it cannot
+ * wait (that thread receives the acks) nor join its own thread: it queues
+ * the DISCONNECT behind the messages already queued, returns RESMGR_OK at
+ * once, and the thread ends when the callback returns (one last
+ * RESMGR_EVENT_DISCONNECTED follows). That thread is joined by the next
+ * resmgr_client_connect, resmgr_client_disconnect (which then returns
+ * RESMGR_OK) or resmgr_client_free.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connected,
+ * and no stopped connection left to join).
  *
  * # Safety
- * `client` is NULL or a live client. Not from the client's own callbacks.
+ * `client` is NULL or a live client.
  */
 resmgr_status resmgr_client_disconnect(const struct resmgr_client *client, uint32_t timeout_ms);
 #endif
@@ -1158,6 +1217,14 @@ resmgr_status resmgr_client_set_transfer_options(const struct resmgr_client *cli
  * the platform as `fail` with the matching result code), and
  * RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
  * could not be published (the task is kept: report it again).
+ *
+ * RESMGR_ERR_NO_TASK, also when the task was taken away while the
+ * transfer ran: the platform replaced it (the same name pushed with
+ * another size or MD5), rejected it (RESMGR_EVENT_TASK_REJECTED), or a
+ * DONE/FAIL report ended it. The transfer is then cancelled and reports
+ * nothing, since a report names only the resource and the platform would
+ * take it for the task now under that name; a replacing task stays in
+ * flight for its own run.
  *
  * # Safety
  * `client` is a live client; strings are NUL-terminated (or NULL where

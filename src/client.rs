@@ -66,6 +66,8 @@ pub enum Event<'a> {
     /// The platform gave an upload task its URL: PUT the data there.
     UploadUrl(TaskView<'a>),
     /// A download task arrived, answering `get_download_task` or pushed.
+    /// One whose name is in flight with another size or MD5 replaces that
+    /// task (whose transfer's cancel token fires).
     DownloadTask {
         /// What to download.
         task: TaskView<'a>,
@@ -98,8 +100,22 @@ pub enum Event<'a> {
         /// The platform's text.
         result_msg: &'a str,
     },
+    /// A task that had not started was forgotten to make room for a new
+    /// one: the task table was full ([`crate::limits::MAX_TASKS`]) and it
+    /// was the oldest for which no progress had been tracked or reported.
+    /// The platform is not told; a `get_download_task` finds the task
+    /// again if the platform still has it.
+    TaskDropped {
+        /// Upload or download.
+        direction: Direction,
+        /// The task forgotten.
+        name: &'a str,
+        /// Why, for a log.
+        detail: &'a str,
+    },
     /// The platform rejected a task (non-zero `result_code` in a response).
-    /// The task, if known, has been removed: stop transferring it.
+    /// The task, if known, has been removed and its transfer's cancel
+    /// token fired: stop transferring it.
     TaskRejected {
         /// Upload or download.
         direction: Direction,
@@ -157,6 +173,11 @@ pub enum Event<'a> {
 /// A task as the client currently knows it.
 #[derive(Clone, Debug)]
 pub struct TaskInfo {
+    /// The task's identity: unique within the client. A task the platform
+    /// replaces (same name, new size or MD5) or a later task of the same
+    /// name gets another one, so a transfer can tell its own task from a
+    /// successor.
+    pub id: u64,
     /// Size in bytes.
     pub size: u64,
     /// Expected MD5.
@@ -169,26 +190,34 @@ pub struct TaskInfo {
 
 #[derive(Debug)]
 struct Task {
+    id: u64,
     size: u64,
     md5: Md5Digest,
     url: Option<String>,
     throttle: Throttle,
     cancel: Arc<CancelToken>,
+    /// Progress was tracked or reported for it: its transfer has begun.
+    /// A task that has not started may give way to a newer one when the
+    /// table is full.
+    started: bool,
 }
 
 impl Task {
-    fn new(size: u64, md5: Md5Digest, url: Option<&str>) -> Self {
+    fn new(id: u64, size: u64, md5: Md5Digest, url: Option<&str>) -> Self {
         Task {
+            id,
             size,
             md5,
             url: url.map(str::to_owned),
             throttle: Throttle::default(),
             cancel: Arc::new(CancelToken::new()),
+            started: false,
         }
     }
 
     fn info(&self) -> TaskInfo {
         TaskInfo {
+            id: self.id,
             size: self.size,
             md5: self.md5,
             url: self.url.clone(),
@@ -227,9 +256,16 @@ struct State {
     /// `get_download_task` requests not yet answered.
     download_queries: u32,
     policy: ProgressPolicy,
+    /// The id the next task gets.
+    next_id: u64,
 }
 
 impl State {
+    fn new_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
     fn tasks(&mut self, direction: Direction) -> &mut Tasks {
         match direction {
             Direction::Upload => &mut self.uploads,
@@ -328,6 +364,7 @@ impl<Io: ClientIo> Client<Io> {
         let message = up::create_upload_task(name, size, &md5)?;
         let inserted = {
             let mut state = self.lock();
+            let id = state.new_id();
             let tasks = &mut state.uploads.by_name;
             let full = tasks.len() >= MAX_TASKS;
             match tasks.get_mut(name) {
@@ -351,7 +388,7 @@ impl<Io: ClientIo> Client<Io> {
                     ))
                 }
                 None => {
-                    tasks.insert(name.to_owned(), Task::new(size, md5, None));
+                    tasks.insert(name.to_owned(), Task::new(id, size, md5, None));
                     true
                 }
             }
@@ -472,12 +509,49 @@ impl<Io: ClientIo> Client<Io> {
     }
 
     /// Publishes one progress report as given (`report_upload_progress` or
-    /// `report_download_progress`). A `done` or `fail` report ends the task.
-    /// No task needs to exist: this is the protocol's raw report.
+    /// `report_download_progress`). A `done` or `fail` report ends the task
+    /// and cancels its running transfer, if any (which then ends without a
+    /// report of its own). No task needs to exist: this is the protocol's
+    /// raw report.
     pub fn report_progress(
         &self,
         direction: Direction,
         name: &str,
+        report: &Report<'_>,
+    ) -> Result<()> {
+        self.send_report(direction, name, None, report)
+    }
+
+    /// Ends task `id` with its final report (`done` or `fail`), as a
+    /// transfer does when it ends. Nothing is published when the task is no
+    /// longer in flight or the name now belongs to another task (the
+    /// platform replaced or rejected it while the transfer ran): a report
+    /// names only the resource, so the platform would take it for the
+    /// successor's. That is an [`ErrorKind::NoTask`] error.
+    pub fn end_task(
+        &self,
+        direction: Direction,
+        name: &str,
+        id: u64,
+        report: &Report<'_>,
+    ) -> Result<()> {
+        debug_assert!(report.state != ProgressState::InProgress);
+        self.send_report(direction, name, Some(id), report)
+    }
+
+    /// True while task `id` is the task in flight under `name`.
+    pub fn holds_task(&self, direction: Direction, name: &str, id: u64) -> bool {
+        let mut state = self.lock();
+        own_task(state.tasks(direction), name, Some(id)).is_some()
+    }
+
+    /// Publishes a report for the task under `name`, which must be task
+    /// `own` when that is given.
+    fn send_report(
+        &self,
+        direction: Direction,
+        name: &str,
+        own: Option<u64>,
         report: &Report<'_>,
     ) -> Result<()> {
         let message = up::report_progress(direction, name, report)?;
@@ -485,29 +559,38 @@ impl<Io: ClientIo> Client<Io> {
         let removed = {
             let mut state = self.lock();
             let tasks = state.tasks(direction);
+            if own.is_some() && own_task(tasks, name, own).is_none() {
+                return Err(ended_elsewhere(direction, name));
+            }
             push_pending(&mut tasks.pending_acks, name);
             if final_report {
                 tasks.by_name.remove(name)
             } else {
+                if let Some(task) = tasks.by_name.get_mut(name) {
+                    task.started = true;
+                }
                 None
             }
         };
-        let ended = removed.is_some();
-        let result = self
-            .publish(message_name(direction), &message)
-            .inspect_err(|_| {
-                let mut state = self.lock();
-                let tasks = state.tasks(direction);
-                forget_pending(&mut tasks.pending_acks, name);
-                if let Some(task) = removed {
-                    tasks.by_name.entry(name.to_owned()).or_insert(task);
-                }
-            });
-        if ended {
+        if let Err(e) = self.publish(message_name(direction), &message) {
+            let mut state = self.lock();
+            let tasks = state.tasks(direction);
+            forget_pending(&mut tasks.pending_acks, name);
+            if let Some(task) = removed {
+                tasks.by_name.entry(name.to_owned()).or_insert(task);
+            }
+            return Err(e);
+        }
+        if let Some(task) = removed {
+            // The application ended the task: its transfer, if one runs,
+            // must not go on (nor report) for it.
+            if own.is_none() {
+                task.cancel.cancel();
+            }
             // Whoever waits for this task's URL learns it ended.
             self.notify_waiters();
         }
-        result
+        Ok(())
     }
 
     /// Tells the client `bytes_done` of the task's bytes are transferred;
@@ -520,13 +603,38 @@ impl<Io: ClientIo> Client<Io> {
         bytes_done: u64,
         now: Instant,
     ) -> Result<bool> {
+        self.track(direction, name, None, bytes_done, now)
+    }
+
+    /// As [`track_progress`](Self::track_progress), for task `id` only: a
+    /// transfer's progress never goes out for a successor of its task.
+    pub fn track_task_progress(
+        &self,
+        direction: Direction,
+        name: &str,
+        id: u64,
+        bytes_done: u64,
+        now: Instant,
+    ) -> Result<bool> {
+        self.track(direction, name, Some(id), bytes_done, now)
+    }
+
+    fn track(
+        &self,
+        direction: Direction,
+        name: &str,
+        own: Option<u64>,
+        bytes_done: u64,
+        now: Instant,
+    ) -> Result<bool> {
         let (pct, before) = {
             let mut state = self.lock();
             let policy = state.policy;
             let tasks = state.tasks(direction);
-            let Some(task) = tasks.by_name.get_mut(name) else {
+            let Some(task) = own_task(tasks, name, own) else {
                 return Err(no_task(direction, name));
             };
+            task.started = true;
             if bytes_done > task.size {
                 return Err(Error::new(
                     ErrorKind::InvalidArgument,
@@ -551,7 +659,7 @@ impl<Io: ClientIo> Client<Io> {
                 let mut state = self.lock();
                 let tasks = state.tasks(direction);
                 forget_pending(&mut tasks.pending_acks, name);
-                if let Some(task) = tasks.by_name.get_mut(name) {
+                if let Some(task) = own_task(tasks, name, own) {
                     if task.throttle.last_percent() == Some(pct) {
                         task.throttle.revert(before);
                     }
@@ -716,12 +824,22 @@ impl<Io: ClientIo> Client<Io> {
     }
 
     fn on_upload_refused(&self, name: Option<&str>, outcome: &Outcome<'_>) -> Pending {
+        let (pending, removed) = self.remove_refused_upload(name, outcome);
+        stop_transfer(removed);
+        pending
+    }
+
+    fn remove_refused_upload(
+        &self,
+        name: Option<&str>,
+        outcome: &Outcome<'_>,
+    ) -> (Pending, Option<Task>) {
         let mut state = self.lock();
         let tasks = &mut state.uploads.by_name;
-        let name = match name {
-            Some(n) if tasks.remove(n).is_some() => Some(n.to_owned()),
+        let (name, removed) = match name {
+            Some(n) if tasks.contains_key(n) => (Some(n.to_owned()), tasks.remove(n)),
             Some(n) => {
-                return Pending::Unmatched(
+                let pending = Pending::Unmatched(
                     "create_upload_task_rsp",
                     Some(n.to_owned()),
                     format!(
@@ -729,7 +847,8 @@ impl<Io: ClientIo> Client<Io> {
                         outcome.code,
                         n.escape_debug()
                     ),
-                )
+                );
+                return (pending, None);
             }
             None => {
                 // Without a name the refusal can be pinned on a task only if
@@ -741,19 +860,24 @@ impl<Io: ClientIo> Client<Io> {
                 match (waiting.next(), waiting.next()) {
                     (Some(only), None) => {
                         let only = only.clone();
-                        tasks.remove(&only);
-                        Some(only)
+                        let removed = tasks.remove(&only);
+                        (Some(only), removed)
                     }
-                    _ => None,
+                    _ => (None, None),
                 }
             }
         };
-        Pending::Event(OwnedEvent::Rejected(Direction::Upload, name))
+        (
+            Pending::Event(OwnedEvent::Rejected(Direction::Upload, name)),
+            removed,
+        )
     }
 
     fn on_download_task(&self, r: &Resource<'_>, pushed: bool) -> Result<Pending> {
-        let duplicate = {
+        let mut dropped = None;
+        let (duplicate, replaced) = {
             let mut state = self.lock();
+            let id = state.new_id();
             if !pushed {
                 if state.download_queries == 0 {
                     return Ok(Pending::Unmatched(
@@ -769,29 +893,50 @@ impl<Io: ClientIo> Client<Io> {
             match tasks.get_mut(&*r.name) {
                 Some(t) if t.same_resource(r) => {
                     t.set_url(&r.url);
-                    true
+                    (true, None)
                 }
                 Some(t) => {
                     // Same name, new content: the platform replaced the
-                    // resource. The new task supersedes the old one.
-                    *t = Task::new(r.size, r.md5, Some(&r.url));
-                    false
-                }
-                None if full => {
-                    return Err(Error::new(
-                        ErrorKind::TooManyTasks,
-                        format!(
-                            "download task '{}' refused: {MAX_TASKS} download tasks are in flight",
-                            r.name.escape_debug()
-                        ),
-                    ))
+                    // resource. The new task supersedes the old one, whose
+                    // transfer (if one runs) is cancelled.
+                    let old = std::mem::replace(t, Task::new(id, r.size, r.md5, Some(&r.url)));
+                    (false, Some(old))
                 }
                 None => {
-                    tasks.insert(r.name.to_string(), Task::new(r.size, r.md5, Some(&r.url)));
-                    false
+                    if full {
+                        // The oldest task not started gives way; a table
+                        // of started tasks refuses.
+                        let Some(oldest) = oldest_unstarted(tasks) else {
+                            return Err(Error::new(
+                                ErrorKind::TooManyTasks,
+                                format!(
+                                    "download task '{}' refused: {MAX_TASKS} download tasks are in flight, all started",
+                                    r.name.escape_debug()
+                                ),
+                            ));
+                        };
+                        dropped = tasks.remove_entry(&oldest);
+                    }
+                    let task = Task::new(id, r.size, r.md5, Some(&r.url));
+                    tasks.insert(r.name.to_string(), task);
+                    (false, None)
                 }
             }
         };
+        stop_transfer(replaced);
+        if let Some((name, task)) = dropped {
+            let detail = format!(
+                "download task '{}' dropped to make room for '{}': {MAX_TASKS} download tasks were in flight and it was the oldest not started",
+                name.escape_debug(),
+                r.name.escape_debug()
+            );
+            stop_transfer(Some(task));
+            self.io.event(&Event::TaskDropped {
+                direction: Direction::Download,
+                name: &name,
+                detail: &detail,
+            });
+        }
         let task = view(r);
         self.io.event(&if duplicate {
             Event::Duplicate {
@@ -806,10 +951,22 @@ impl<Io: ClientIo> Client<Io> {
     }
 
     fn on_progress_ack(&self, direction: Direction, outcome: &Outcome<'_>) -> Pending {
+        let (pending, removed) = self.match_progress_ack(direction, outcome);
+        stop_transfer(removed);
+        pending
+    }
+
+    /// Matches an ack to the oldest report waiting for one; a rejecting ack
+    /// removes that report's task.
+    fn match_progress_ack(
+        &self,
+        direction: Direction,
+        outcome: &Outcome<'_>,
+    ) -> (Pending, Option<Task>) {
         let mut state = self.lock();
         let tasks = state.tasks(direction);
         let Some(name) = tasks.pending_acks.pop_front() else {
-            return Pending::Unmatched(
+            let pending = Pending::Unmatched(
                 match direction {
                     Direction::Upload => "report_upload_progress_rsp",
                     Direction::Download => "report_download_progress_rsp",
@@ -820,12 +977,35 @@ impl<Io: ClientIo> Client<Io> {
                     direction.as_str()
                 ),
             );
+            return (pending, None);
         };
         if outcome.code == 0 {
-            return Pending::Event(OwnedEvent::Ack(direction, Some(name)));
+            return (Pending::Event(OwnedEvent::Ack(direction, Some(name))), None);
         }
-        tasks.by_name.remove(&name);
-        Pending::Event(OwnedEvent::Rejected(direction, Some(name)))
+        let removed = tasks.by_name.remove(&name);
+        (
+            Pending::Event(OwnedEvent::Rejected(direction, Some(name))),
+            removed,
+        )
+    }
+}
+
+/// The name of the oldest task for which no progress was tracked or
+/// reported.
+fn oldest_unstarted(tasks: &HashMap<String, Task>) -> Option<String> {
+    tasks
+        .iter()
+        .filter(|(_, t)| !t.started)
+        .min_by_key(|(_, t)| t.id)
+        .map(|(n, _)| n.clone())
+}
+
+/// Cancels the running transfer, if any, of a task the platform replaced or
+/// removed. Called with no lock held: the cancel hook shuts connections
+/// down.
+fn stop_transfer(task: Option<Task>) {
+    if let Some(task) = task {
+        task.cancel.cancel();
     }
 }
 
@@ -859,6 +1039,29 @@ fn no_task(direction: Direction, name: &str) -> Error {
         ErrorKind::NoTask,
         format!(
             "no {} task named '{}' is in flight",
+            direction.as_str(),
+            name.escape_debug()
+        ),
+    )
+}
+
+/// The task under `name`, if it is task `own` (any task when `own` is
+/// `None`).
+fn own_task<'a>(tasks: &'a mut Tasks, name: &str, own: Option<u64>) -> Option<&'a mut Task> {
+    tasks
+        .by_name
+        .get_mut(name)
+        .filter(|t| own.is_none_or(|id| t.id == id))
+}
+
+/// A transfer's end for a task that is gone or was replaced.
+pub(crate) fn ended_elsewhere(direction: Direction, name: &str) -> Error {
+    Error::new(
+        ErrorKind::NoTask,
+        format!(
+            "{} task '{}' was replaced, rejected or ended while its transfer ran; \
+             its transfer stopped and reported nothing (a report would be taken \
+             for the task now under that name)",
             direction.as_str(),
             name.escape_debug()
         ),

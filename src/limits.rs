@@ -36,7 +36,12 @@ pub const MAX_JSON_DEPTH: usize = 32;
 
 /// Most upload tasks (and, separately, download tasks) in flight at once per
 /// client. A flood of pushed downloads with distinct names stops here instead
-/// of growing memory without bound.
+/// of growing memory without bound. When the download table is full, a new
+/// task takes the place of the oldest one that has not started (no progress
+/// tracked or reported for it: the application may never run it), which is
+/// dropped with an event; only a table of started tasks refuses new ones.
+/// Upload tasks are created by the application, which hears
+/// `TooManyTasks` at once and can end some.
 pub const MAX_TASKS: usize = 64;
 
 /// Most progress reports remembered while waiting for their acks, per

@@ -26,6 +26,7 @@ enum Seen {
     NoDownloadTask(i32, String),
     Ack(Direction, Option<String>),
     Rejected(Direction, Option<String>, i32),
+    Dropped(Direction, String),
     UploadResult(Option<String>, i32),
     Unmatched(&'static str, Option<String>),
     Unknown(String),
@@ -60,6 +61,9 @@ fn seen(e: &Event<'_>) -> Seen {
             result_code,
             ..
         } => Seen::Rejected(*direction, owned(name), *result_code),
+        Event::TaskDropped {
+            direction, name, ..
+        } => Seen::Dropped(*direction, name.to_string()),
         Event::UploadResult {
             name, result_code, ..
         } => Seen::UploadResult(owned(name), *result_code),
@@ -331,18 +335,53 @@ fn the_same_push_twice_is_a_duplicate_and_new_content_replaces_the_task() {
     );
 }
 
+/// Issue 10 (suspected, confirmed): 64 pushed tasks that the application
+/// never ran filled the table for good, and every later push was refused.
+/// Now the oldest task not started gives way, with an event; a table of
+/// started tasks still refuses.
 #[test]
-fn a_flood_of_distinct_pushes_stops_at_the_task_limit() {
+fn a_full_table_drops_its_oldest_unstarted_task_for_a_new_push() {
     let (c, rec) = setup();
     for i in 0..resmgr::limits::MAX_TASKS {
         feed(&c, download("download", &format!("f{i}"), MD5, URL)).unwrap();
     }
+    // f0 is being transferred (its progress is tracked), f1 only reported
+    // on: both have started; f2 is the oldest that has not.
+    c.track_progress(Direction::Download, "f0", 1, Instant::now())
+        .unwrap();
+    c.report_progress(Direction::Download, "f1", &Report::in_progress(0))
+        .unwrap();
+    let f2 = c.task(Direction::Download, "f2").unwrap();
+    events(&rec);
+    feed(&c, download("download", "new", MD5, URL)).unwrap();
+    assert_eq!(
+        events(&rec),
+        [
+            Seen::Dropped(Direction::Download, "f2".into()),
+            Seen::DownloadTask("new".into(), 3, URL.into(), true),
+        ]
+    );
+    assert!(c.task(Direction::Download, "f2").is_none());
+    assert!(f2.cancel.is_cancelled(), "a dropped task's token fires");
+    assert!(c.task(Direction::Download, "new").is_some());
+    assert!(c.task(Direction::Download, "f0").is_some());
+    assert!(c.task(Direction::Download, "f1").is_some());
+    // Nothing is told to the platform about the dropped task.
+    assert!(published(&rec)
+        .iter()
+        .all(|(v, _)| v["name"] != "f2" || v["progress"]["state"] == "downloading"));
+
+    // Once every task has started, a new push is refused as before.
+    for i in 3..resmgr::limits::MAX_TASKS {
+        c.track_progress(Direction::Download, &format!("f{i}"), 0, Instant::now())
+            .unwrap();
+    }
+    c.track_progress(Direction::Download, "new", 0, Instant::now())
+        .unwrap();
+    events(&rec);
     let e = feed(&c, download("download", "one-too-many", MD5, URL)).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooManyTasks);
-    assert_eq!(
-        events(&rec).last(),
-        Some(&Seen::Refused(ErrorKind::TooManyTasks))
-    );
+    assert_eq!(events(&rec), [Seen::Refused(ErrorKind::TooManyTasks)]);
     assert!(c.task(Direction::Download, "one-too-many").is_none());
 }
 

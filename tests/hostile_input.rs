@@ -423,21 +423,42 @@ fn a_206_with_the_right_range_but_an_endless_body_is_cut_off_at_the_size() {
 #[test]
 fn a_flood_of_10000_pushes_stays_bounded_and_the_client_recovers() {
     let (client, rec) = client();
-    let mut refused = 0;
+    let name = |i: usize| format!("f{i:05}.bin");
     for i in 0..10_000 {
-        let payload = task_json(&format!("f{i:05}.bin"), "3", MD5, "http://127.0.0.1:9/x");
-        if let Err(e) = client.handle_down_message(DOWN, payload.as_bytes()) {
-            assert_eq!(e.kind(), ErrorKind::TooManyTasks, "{e}");
-            refused += 1;
-        }
+        let payload = task_json(&name(i), "3", MD5, "http://127.0.0.1:9/x");
+        // None has started: each push beyond the limit drops the oldest.
+        client
+            .handle_down_message(DOWN, payload.as_bytes())
+            .unwrap();
     }
-    assert_eq!(refused, 10_000 - MAX_TASKS);
+    let dropped = rec
+        .events()
+        .iter()
+        .filter(|e| matches!(e, Seen::Other(s) if s.starts_with("TaskDropped")))
+        .count();
+    assert_eq!(dropped, 10_000 - MAX_TASKS);
+    let kept = 10_000 - MAX_TASKS;
+    assert!(client.task(Direction::Download, &name(kept - 1)).is_none());
+    for i in kept..10_000 {
+        assert!(client.task(Direction::Download, &name(i)).is_some());
+    }
     assert!(rec.published().is_empty());
-    // Ending one task makes room for the next push.
+    // Once all of them have started, a push is refused...
+    for i in kept..10_000 {
+        client
+            .track_progress(Direction::Download, &name(i), 0, std::time::Instant::now())
+            .unwrap();
+    }
+    let payload = task_json("refused.bin", "3", MD5, "http://127.0.0.1:9/x");
+    let e = client
+        .handle_down_message(DOWN, payload.as_bytes())
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::TooManyTasks, "{e}");
+    // ...and ending one makes room for the next push.
     client
         .report_progress(
             Direction::Download,
-            "f00000.bin",
+            &name(kept),
             &resmgr::protocol::up::Report {
                 state: resmgr::protocol::ProgressState::Fail,
                 percent: 0,

@@ -123,6 +123,20 @@ fn device(
     port: u16,
     credentials: Credentials,
 ) -> (Arc<Client<Io>>, MqttConnection, Receiver<Seen>) {
+    device_with(
+        port,
+        credentials,
+        Duration::from_millis(50),
+        Duration::from_millis(300),
+    )
+}
+
+fn device_with(
+    port: u16,
+    credentials: Credentials,
+    reconnect_min: Duration,
+    reconnect_max: Duration,
+) -> (Arc<Client<Io>>, MqttConnection, Receiver<Seen>) {
     let (tx, rx) = channel();
     let publisher = Arc::new(MqttPublisher::default());
     let io = Io {
@@ -138,8 +152,8 @@ fn device(
         credentials,
         keep_alive: Duration::from_secs(30),
         connect_timeout: Duration::from_secs(5),
-        reconnect_min: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(300),
+        reconnect_min,
+        reconnect_max,
     };
     let connection = MqttConnection::start(client.clone(), publisher, &config).unwrap();
     (client, connection, rx)
@@ -364,4 +378,165 @@ fn a_broker_with_a_password_file_admits_the_signed_device_and_refuses_a_wrong_se
     );
     connection.stop(Duration::from_secs(1));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A peer that speaks just enough MQTT 3.1.1 to be a broker that kicks the
+/// device right after letting it in (what a broker does to a client whose
+/// id another connection takes over): CONNACK, SUBACK, then close. It
+/// records when each connection arrived.
+struct KickingBroker {
+    port: u16,
+    arrivals: Arc<Mutex<Vec<Instant>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl KickingBroker {
+    fn start() -> KickingBroker {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let arrivals = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, s) = (arrivals.clone(), stop.clone());
+        let thread = std::thread::spawn(move || {
+            while !s.load(std::sync::atomic::Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        a.lock().unwrap().push(Instant::now());
+                        let _ = Self::admit_then_kick(stream);
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        KickingBroker {
+            port,
+            arrivals,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Reads one MQTT packet: (first byte, body).
+    fn packet(stream: &mut TcpStream) -> std::io::Result<(u8, Vec<u8>)> {
+        use std::io::Read;
+        let mut byte = [0u8; 1];
+        stream.read_exact(&mut byte)?;
+        let kind = byte[0];
+        let (mut len, mut shift) = (0usize, 0);
+        loop {
+            stream.read_exact(&mut byte)?;
+            len |= usize::from(byte[0] & 0x7f) << shift;
+            shift += 7;
+            if byte[0] & 0x80 == 0 || shift > 21 {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        stream.read_exact(&mut body)?;
+        Ok((kind, body))
+    }
+
+    fn admit_then_kick(mut stream: TcpStream) -> std::io::Result<()> {
+        use std::io::Write;
+        stream.set_nonblocking(false)?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let (kind, _) = Self::packet(&mut stream)?;
+        assert_eq!(kind >> 4, 1, "the first packet is CONNECT");
+        stream.write_all(&[0x20, 0x02, 0x00, 0x00])?; // CONNACK, accepted
+        loop {
+            let (kind, body) = Self::packet(&mut stream)?;
+            if kind >> 4 == 8 {
+                // SUBSCRIBE: grant QoS 1 to its packet id, then hang up.
+                stream.write_all(&[0x90, 0x03, body[0], body[1], 0x01])?;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Arrival times of the connections so far.
+    fn arrivals(&self) -> Vec<Instant> {
+        self.arrivals.lock().unwrap().clone()
+    }
+}
+
+impl Drop for KickingBroker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Issue 10, defect 7: the backoff was reset on every ConnAck, so a broker
+/// that lets the device in and drops it at once got about 2.5 connections
+/// a second, forever. With the default options (500 ms doubling to 30 s,
+/// as `resmgr_mqtt_options_init` sets them) the delays must keep growing:
+/// at most 6 connections in 10 s (the shortest possible delays, the lower
+/// half of each step, add up to 7.75 s before the 6th attempt and 15.75 s
+/// before the 7th).
+#[test]
+fn a_broker_that_drops_every_connection_after_the_suback_gets_growing_delays() {
+    let broker = KickingBroker::start();
+    let (_client, connection, rx) = device_with(
+        broker.port,
+        anonymous(),
+        Duration::from_millis(500),
+        Duration::from_secs(30),
+    );
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_secs(10));
+    let attempts = broker
+        .arrivals()
+        .iter()
+        .filter(|t| t.duration_since(start) <= Duration::from_secs(10))
+        .count();
+    connection.stop(Duration::ZERO);
+    let connected = rx.try_iter().filter(|s| *s == Seen::Connected).count();
+    assert!(
+        connected >= 2,
+        "the peer must let the device in (and it must come back): {connected} CONNECTED events"
+    );
+    assert!(
+        attempts <= 6,
+        "{attempts} connections in 10 s: the backoff was reset by each short-lived connection"
+    );
+}
+
+/// The same broker with short delays (100 ms doubling to 400 ms): every
+/// gap between two connections is at least the lower half of its backoff
+/// step, so the steps grow; and they stop growing at the maximum.
+#[test]
+fn reconnect_delays_against_a_kicking_broker_grow_to_their_maximum_and_stay() {
+    let broker = KickingBroker::start();
+    let (min, max) = (Duration::from_millis(100), Duration::from_millis(400));
+    let (_client, connection, _rx) = device_with(broker.port, anonymous(), min, max);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while broker.arrivals().len() < 10 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} connections within 60 s",
+            broker.arrivals().len()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    connection.stop(Duration::ZERO);
+    let arrivals = broker.arrivals();
+    let gaps: Vec<Duration> = arrivals.windows(2).map(|w| w[1] - w[0]).collect();
+    for (retry, gap) in gaps.iter().enumerate() {
+        let step = (min * (1 << retry.min(16))).min(max);
+        assert!(
+            *gap >= step / 2,
+            "gap {retry} was {gap:?}, below half its backoff step {step:?}: {gaps:?}"
+        );
+    }
+    // Uncapped, the nine delays would add up to at least 25.5 s; capped at
+    // 400 ms they take about 3 s plus connection set-up.
+    let total: Duration = gaps.iter().sum();
+    assert!(
+        total < Duration::from_secs(20),
+        "the delays did not stop at their maximum: {gaps:?}"
+    );
 }

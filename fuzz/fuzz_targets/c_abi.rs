@@ -175,7 +175,7 @@ unsafe extern "C" fn on_event(user: *mut c_void, ev: *const resmgr_event) {
     // Read the kind as the int32_t C sees.
     // SAFETY: resmgr_event_kind is repr(i32).
     let kind = unsafe { *(ptr::addr_of!(ev.kind) as *const i32) };
-    assert!((1..=12).contains(&kind), "event kind {kind}");
+    assert!((1..=13).contains(&kind), "event kind {kind}");
     let name = c_str(ev.name, "name");
     let md5 = c_str(ev.md5, "md5");
     let b64 = c_str(ev.content_md5, "content_md5");
@@ -196,6 +196,9 @@ unsafe extern "C" fn on_event(user: *mut c_void, ev: *const resmgr_event) {
     if kind == 9 || kind == 10 {
         assert!(!detail.is_empty());
         assert_ne!(ev.status as i32, 0);
+    }
+    if kind == 13 {
+        assert!(!name.is_empty() && !detail.is_empty());
     }
     if app.reenter && app.depth < 2 && !app.client.is_null() {
         // Callbacks may call back into the library (not free the client).

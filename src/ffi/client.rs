@@ -3,6 +3,7 @@
 
 use std::ffi::{c_char, c_int, c_void, CString};
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,7 +30,9 @@ pub const RESMGR_MAX_NAME_LEN: usize = 255;
 pub const RESMGR_MAX_URL_LEN: usize = 4096;
 /// Largest down message accepted, in bytes.
 pub const RESMGR_MAX_PAYLOAD_LEN: usize = 16384;
-/// Most tasks in flight per direction.
+/// Most tasks in flight per direction. A download task arriving at a full
+/// table takes the place of the oldest one not started
+/// (RESMGR_EVENT_TASK_DROPPED).
 pub const RESMGR_MAX_TASKS: usize = 64;
 /// Longest result_msg, in bytes, sent or accepted.
 pub const RESMGR_MAX_RESULT_MSG_LEN: usize = 1024;
@@ -71,8 +74,9 @@ pub type resmgr_publish_fn = Option<
 ///
 /// Called on the thread that made the library call that caused the event
 /// (for events from down messages: the thread that called
-/// `resmgr_client_handle_down_message`), with no library lock held: it may
-/// call back into the library, but must not free the client.
+/// `resmgr_client_handle_down_message`; for a client made by
+/// `resmgr_client_new_mqtt`, its connection thread), with no library lock
+/// held: it may call back into the library, but must not free the client.
 #[allow(non_camel_case_types)]
 pub type resmgr_event_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, event: *const resmgr_event)>;
@@ -93,6 +97,8 @@ pub(crate) struct FfiIo {
     up_topic: CString,
     /// Connection state of the built-in MQTT connection, for waiting on it.
     pub(crate) link: Arc<(Mutex<bool>, Condvar)>,
+    /// Set when resmgr_client_free starts: no event is delivered after it.
+    closed: AtomicBool,
 }
 
 // SAFETY: the C caller promises (resmgr_client_new's contract) that the
@@ -136,6 +142,9 @@ impl ClientIo for FfiIo {
     }
 
     fn event(&self, event: &Event<'_>) {
+        if self.closed.load(Ordering::SeqCst) {
+            return;
+        }
         if let Some(cb) = self.on_event {
             // SAFETY: the callback was supplied for exactly this use; the
             // event lives until it returns.
@@ -164,6 +173,19 @@ pub struct resmgr_client {
     pub(crate) transfer_config: std::sync::Mutex<crate::transfer::TransferConfig>,
 }
 
+/// Freeing: the built-in connection's thread is stopped and joined before
+/// anything of the handle is dropped (it may be inside a callback that
+/// uses the handle), and no event starts once freeing has begun.
+impl Drop for resmgr_client {
+    fn drop(&mut self) {
+        self.inner.io().closed.store(true, Ordering::SeqCst);
+        #[cfg(feature = "mqtt")]
+        if let Some(link) = &self.mqtt {
+            link.close();
+        }
+    }
+}
+
 impl resmgr_client {
     /// The client core.
     pub(crate) fn client(&self) -> &Client<FfiIo> {
@@ -186,6 +208,7 @@ impl resmgr_client {
             user,
             up_topic: to_c(topics.up()),
             link: Arc::new((Mutex::new(false), Condvar::new())),
+            closed: AtomicBool::new(false),
         };
         Ok(resmgr_client {
             down_topic: to_c(topics.down()),
@@ -257,9 +280,15 @@ pub unsafe extern "C" fn resmgr_client_new(
     })
 }
 
-/// Frees a client. NULL is a no-op. No other call on this client may run
-/// concurrently or afterwards, and it must not be called from the client's
-/// own callbacks.
+/// Frees a client. NULL is a no-op. No other call of the application's on
+/// this client may run concurrently or afterwards, and it must not be
+/// called from the client's own callbacks.
+///
+/// A client made by `resmgr_client_new_mqtt` first stops its built-in
+/// connection and joins the connection thread (about a second at most)
+/// before it frees anything: a callback already running on that thread
+/// (which may use the client) finishes first, no event is delivered once
+/// the free has begun, and no callback runs after it returns.
 ///
 /// # Safety
 /// `client` is NULL or a handle from `resmgr_client_new` not yet freed.
@@ -542,7 +571,9 @@ unsafe fn report(
 /// platform's standard text for codes 0..-4 ("time_out", "file_not_exist",
 /// "sign invalid", "md5sum not matched") and "" otherwise; at most
 /// RESMGR_MAX_RESULT_MSG_LEN bytes. A DONE or FAIL
-/// report ends the task of that name, if any. QoS 0 in progress, 1 final.
+/// report ends the task of that name, if any, and cancels its running
+/// transfer (which then returns RESMGR_ERR_NO_TASK without a report of its
+/// own). QoS 0 in progress, 1 final.
 ///
 /// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_NAME,
 /// RESMGR_ERR_INVALID_ARG, RESMGR_ERR_PUBLISH (the task is kept).

@@ -19,7 +19,10 @@ pub enum resmgr_event_kind {
     /// content_md5, url.
     RESMGR_EVENT_UPLOAD_URL = 1,
     /// A download task arrived (`pushed` tells whether it came unasked).
-    /// Fields: direction, name, size, md5, content_md5, url, pushed.
+    /// Fields: direction, name, size, md5, content_md5, url, pushed. A task
+    /// whose name is already in flight with another size or MD5 replaces
+    /// that task: the old task's running transfer, if any, is cancelled and
+    /// returns RESMGR_ERR_NO_TASK without reporting; run the new one.
     RESMGR_EVENT_DOWNLOAD_TASK = 2,
     /// A response or push for a task that already had its URL; the URL in
     /// it (possibly fresh: use it for retries) is now stored. Same fields
@@ -32,8 +35,10 @@ pub enum resmgr_event_kind {
     /// (the report's task as far as can be told, or ""), result_msg.
     RESMGR_EVENT_PROGRESS_ACK = 5,
     /// The platform rejected a task (non-zero result_code in a response).
-    /// The task is forgotten: stop transferring it. Fields: direction, name
-    /// (or "" when it cannot be told), result_code, result_msg.
+    /// The task is forgotten and its running transfer, if any, cancelled
+    /// (the run returns RESMGR_ERR_NO_TASK without reporting); a transfer
+    /// of your own must stop. Fields: direction, name (or "" when it cannot
+    /// be told), result_code, result_msg.
     RESMGR_EVENT_TASK_REJECTED = 6,
     /// The platform's final verdict on an upload (`upload_result`). Fields:
     /// direction (upload), name (or ""), result_code (0 = accepted),
@@ -57,6 +62,14 @@ pub enum resmgr_event_kind {
     /// refused the login) or RESMGR_ERR_TLS (certificate not trusted, wrong
     /// host) when retrying cannot help, RESMGR_ERR_NETWORK otherwise.
     RESMGR_EVENT_DISCONNECTED = 12,
+    /// A task that had not started was forgotten to make room for a new
+    /// one: the table of that direction was full (RESMGR_MAX_TASKS) and it
+    /// was the oldest for which no progress had been tracked or reported
+    /// (a run, resmgr_client_*_progress or an in-progress report starts a
+    /// task). The platform is not told; resmgr_client_get_download_task
+    /// finds the task again if the platform still has it. Fields:
+    /// direction, name, detail.
+    RESMGR_EVENT_TASK_DROPPED = 13,
 }
 
 /// Which way a resource moves.
@@ -181,6 +194,7 @@ fn text_len(event: &Event<'_>) -> usize {
         Event::ProgressAck {
             name, result_msg, ..
         } => opt(name) + result_msg.len() + 1,
+        Event::TaskDropped { name, detail, .. } => name.len() + detail.len() + 2,
         Event::TaskRejected {
             name, result_msg, ..
         }
@@ -295,6 +309,16 @@ pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event
             ev.direction = (*direction).into();
             ev.name = strings.add(name.unwrap_or(""));
             ev.result_msg = strings.add(result_msg);
+        }
+        Event::TaskDropped {
+            direction,
+            name,
+            detail,
+        } => {
+            ev.kind = RESMGR_EVENT_TASK_DROPPED;
+            ev.direction = (*direction).into();
+            ev.name = strings.add(name);
+            ev.detail = strings.add(detail);
         }
         Event::TaskRejected {
             direction,

@@ -11,6 +11,7 @@ use super::status::resmgr_status;
 use crate::error::{Error, ErrorKind, Result};
 use crate::mqtt::auth::{key_credentials, Credentials, KeyAuth, SignMethod, DEFAULT_SDK_APP_ID};
 use crate::mqtt::{MqttConfig, MqttConnection, MqttPublisher};
+use zeroize::Zeroizing;
 
 /// How the built-in connection signs the platform's key authentication.
 #[repr(i32)]
@@ -40,7 +41,10 @@ pub struct resmgr_mqtt_options {
     /// `bundled-roots`, on by default), else the system's CA bundle.
     pub ca_file: *const c_char,
     /// The device secret (base64) for the platform's key authentication;
-    /// NULL to use `username`/`password` as given. Never logged.
+    /// NULL to use `username`/`password` as given. Never logged. The
+    /// client's copy (kept to sign every connect afresh) and the decoded key
+    /// are zeroed before their memory is freed; the caller's string is the
+    /// caller's to wipe.
     pub device_secret: *const c_char,
     /// A resmgr_sign_method (default HMAC-SHA256).
     pub sign_method: i32,
@@ -63,27 +67,33 @@ pub struct resmgr_mqtt_options {
     pub keep_alive_s: u16,
     /// Limit for one connection attempt (default 10000).
     pub connect_timeout_ms: u32,
-    /// First delay before reconnecting, doubled up to reconnect_max_ms,
-    /// with jitter (default 500).
+    /// First delay before reconnecting, doubled after each failed or
+    /// short-lived connection up to reconnect_max_ms, with jitter (default
+    /// 500). The delays start again from here only once a connection has
+    /// stayed up for 10 s (or reconnect_max_ms, if longer): a broker that
+    /// drops the device right after accepting it (another client took the
+    /// same client id) sees the delays grow, not a reconnection storm.
     pub reconnect_min_ms: u32,
     /// Longest delay between reconnection attempts (default 30000).
     pub reconnect_max_ms: u32,
 }
 
-/// The copied settings of a built-in connection.
+/// The copied settings of a built-in connection. The secret (needed for
+/// the fresh credentials of every connect) and the password are zeroed
+/// when the client is freed.
 struct Settings {
     host: String,
     port: u16,
     tls: bool,
     ca_file: Option<PathBuf>,
-    secret: Option<String>,
+    secret: Option<Zeroizing<String>>,
     method: SignMethod,
     sdk_app_id: String,
     valid_for_s: u64,
     connid: Option<String>,
     expiry: Option<u64>,
     username: String,
-    password: String,
+    password: Zeroizing<String>,
     client_id: Option<String>,
     keep_alive: Duration,
     connect_timeout: Duration,
@@ -95,7 +105,33 @@ struct Settings {
 pub(crate) struct Link {
     settings: Settings,
     publisher: Arc<MqttPublisher>,
-    connection: Mutex<Option<MqttConnection>>,
+    connection: Mutex<Connections>,
+}
+
+/// The connection threads of a handle. A thread is never joined while the
+/// lock is held: it may be inside a callback that calls in here.
+#[derive(Default)]
+struct Connections {
+    /// The connection that connects, is up or reconnects.
+    current: Option<MqttConnection>,
+    /// Connections told to stop from their own thread (a callback called
+    /// resmgr_client_disconnect), not yet joined: the next connect,
+    /// disconnect or free joins them.
+    stopping: Vec<MqttConnection>,
+    /// Set by resmgr_client_free: nothing connects any more.
+    closed: bool,
+}
+
+impl Connections {
+    /// Takes out the stopping connections this thread can join (all but
+    /// its own).
+    fn take_joinable(&mut self) -> Vec<MqttConnection> {
+        let (own, others) = std::mem::take(&mut self.stopping)
+            .into_iter()
+            .partition(MqttConnection::is_own_thread);
+        self.stopping = own;
+        others
+    }
 }
 
 /// Fills `*options` with the defaults.
@@ -169,7 +205,7 @@ unsafe fn settings(o: &resmgr_mqtt_options) -> Result<Settings> {
         host,
         tls: o.tls,
         ca_file: own(o.ca_file, "ca_file")?.map(PathBuf::from),
-        secret: own(o.device_secret, "device_secret")?,
+        secret: own(o.device_secret, "device_secret")?.map(Zeroizing::new),
         method,
         sdk_app_id: own(o.sdk_app_id, "sdk_app_id")?
             .unwrap_or_else(|| DEFAULT_SDK_APP_ID.to_owned()),
@@ -177,7 +213,7 @@ unsafe fn settings(o: &resmgr_mqtt_options) -> Result<Settings> {
         connid: own(o.connid, "connid")?,
         expiry: (o.expiry != 0).then_some(o.expiry),
         username: own(o.username, "username")?.unwrap_or_default(),
-        password: own(o.password, "password")?.unwrap_or_default(),
+        password: Zeroizing::new(own(o.password, "password")?.unwrap_or_default()),
         client_id: own(o.client_id, "client_id")?,
         keep_alive: Duration::from_secs(u64::from(o.keep_alive_s)),
         connect_timeout: ms(o.connect_timeout_ms),
@@ -195,7 +231,7 @@ impl Link {
             Some(secret) => key_credentials(&KeyAuth {
                 product_id,
                 device_name,
-                secret_base64: secret,
+                secret_base64: secret.as_str(),
                 method: s.method,
                 sdk_app_id: &s.sdk_app_id,
                 connid: s.connid.as_deref(),
@@ -205,7 +241,7 @@ impl Link {
             None => Credentials {
                 client_id: format!("{product_id}{device_name}"),
                 username: s.username.clone(),
-                password: s.password.clone(),
+                password: s.password.to_string(),
             },
         };
         if let Some(id) = &s.client_id {
@@ -268,7 +304,7 @@ pub unsafe extern "C" fn resmgr_client_new_mqtt(
         let link = Link {
             settings,
             publisher,
-            connection: Mutex::new(None),
+            connection: Mutex::new(Connections::default()),
         };
         // Fail now, not on the connection thread, on bad credentials or CA.
         let config = link.config(product_id, device_name)?;
@@ -300,7 +336,10 @@ fn link(c: &resmgr_client) -> Result<&Link> {
 /// RESMGR_ERR_PUBLISH.
 ///
 /// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not an MQTT
-/// client, or already connected), RESMGR_ERR_INVALID_ARG (credentials).
+/// client, already connected, being freed, or called from a callback on the
+/// connection thread that the callback just disconnected: connect from
+/// another thread once it has returned), RESMGR_ERR_INVALID_ARG
+/// (credentials).
 ///
 /// # Safety
 /// `client` is NULL or a live client.
@@ -310,23 +349,49 @@ pub unsafe extern "C" fn resmgr_client_connect(client: *const resmgr_client) -> 
         // SAFETY: per this function's contract.
         let c = unsafe { ref_arg(client, "client") }?;
         let link = link(c)?;
-        let mut running = link.connection.lock().unwrap_or_else(|e| e.into_inner());
-        if running.is_some() {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "already connected (or connecting)",
-            ));
-        }
+        // Threads stopped from their own callbacks are joined first (never
+        // under the lock), so that two connections never overlap.
+        let joinable = link.lock().check_can_connect()?.take_joinable();
+        drop(joinable);
+        let mut running = link.lock();
+        running.check_can_connect()?;
         let topics = c.client().topics();
         let (product_id, device_name) = split_ids(topics.down());
         let config = link.config(product_id, device_name)?;
-        *running = Some(MqttConnection::start(
+        running.current = Some(MqttConnection::start(
             c.inner.clone(),
             link.publisher.clone(),
             &config,
         )?);
         Ok(())
     })
+}
+
+impl Connections {
+    fn check_can_connect(&mut self) -> Result<&mut Self> {
+        if self.closed {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "the client is being freed",
+            ));
+        }
+        if self.current.is_some() {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "already connected (or connecting)",
+            ));
+        }
+        // Two connections of one client never overlap: this thread's
+        // connection ends only once the callback returns.
+        if self.stopping.iter().any(MqttConnection::is_own_thread) {
+            return Err(Error::new(
+                ErrorKind::InvalidState,
+                "the connection is stopping (disconnected from its own callback); \
+                 connect from another thread once the callback has returned",
+            ));
+        }
+        Ok(self)
+    }
 }
 
 /// The product id and device name back out of a validated down topic.
@@ -353,12 +418,7 @@ pub unsafe extern "C" fn resmgr_client_wait_connected(
         // SAFETY: per this function's contract.
         let c = unsafe { ref_arg(client, "client") }?;
         let link = link(c)?;
-        if link
-            .connection
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_none()
-        {
+        if link.lock().current.is_none() {
             return Err(Error::new(
                 ErrorKind::InvalidState,
                 "not connecting: call resmgr_client_connect first",
@@ -389,10 +449,19 @@ pub unsafe extern "C" fn resmgr_client_wait_connected(
 /// broker, disconnects, and joins the connection thread. The client stays
 /// usable and may connect again.
 ///
-/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connected).
+/// From an event callback running on the connection's own thread it cannot
+/// wait (that thread receives the acks) nor join its own thread: it queues
+/// the DISCONNECT behind the messages already queued, returns RESMGR_OK at
+/// once, and the thread ends when the callback returns (one last
+/// RESMGR_EVENT_DISCONNECTED follows). That thread is joined by the next
+/// resmgr_client_connect, resmgr_client_disconnect (which then returns
+/// RESMGR_OK) or resmgr_client_free.
+///
+/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connected,
+/// and no stopped connection left to join).
 ///
 /// # Safety
-/// `client` is NULL or a live client. Not from the client's own callbacks.
+/// `client` is NULL or a live client.
 #[no_mangle]
 pub unsafe extern "C" fn resmgr_client_disconnect(
     client: *const resmgr_client,
@@ -402,15 +471,49 @@ pub unsafe extern "C" fn resmgr_client_disconnect(
         // SAFETY: per this function's contract.
         let c = unsafe { ref_arg(client, "client") }?;
         let link = link(c)?;
-        let running = link
-            .connection
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
-        let Some(connection) = running else {
-            return Err(Error::new(ErrorKind::InvalidState, "not connected"));
+        let (current, joinable) = {
+            let mut running = link.lock();
+            (running.current.take(), running.take_joinable())
         };
-        connection.stop(Duration::from_millis(u64::from(timeout_ms)));
+        let stopped_any = current.is_some() || !joinable.is_empty();
+        match current {
+            // On the connection's own thread (from a callback): it cannot
+            // wait for acks or join itself; it stops once the callback
+            // returns and is joined later.
+            Some(connection) if connection.is_own_thread() => {
+                connection.request_stop();
+                link.lock().stopping.push(connection);
+            }
+            Some(connection) => connection.stop(Duration::from_millis(u64::from(timeout_ms))),
+            None => {}
+        }
+        drop(joinable);
+        if !stopped_any {
+            return Err(Error::new(ErrorKind::InvalidState, "not connected"));
+        }
         Ok(())
     })
+}
+
+impl Link {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
+        self.connection.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Stops every connection thread for good and joins it (part of
+    /// resmgr_client_free): afterwards no callback runs.
+    pub(crate) fn close(&self) {
+        let (current, stopping) = {
+            let mut running = self.lock();
+            running.closed = true;
+            (
+                running.current.take(),
+                std::mem::take(&mut running.stopping),
+            )
+        };
+        // Dropping stops and joins (a thread cannot join itself: free from
+        // a callback, which the header forbids, leaves that one to end).
+        drop(current);
+        drop(stopping);
+    }
 }

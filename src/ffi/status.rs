@@ -59,7 +59,9 @@ pub enum resmgr_status {
     RESMGR_ERR_NO_TASK = -17,
     /// A task with that name is in flight with a different size or MD5.
     RESMGR_ERR_TASK_CONFLICT = -18,
-    /// RESMGR_MAX_TASKS tasks of that direction are already in flight.
+    /// RESMGR_MAX_TASKS tasks of that direction are already in flight (for
+    /// downloads: all of them started; otherwise the oldest not started
+    /// gives way, see RESMGR_EVENT_TASK_DROPPED).
     RESMGR_ERR_TOO_MANY_TASKS = -19,
     /// Reading or writing a local file failed.
     RESMGR_ERR_IO = -20,

@@ -232,6 +232,14 @@ fn open_file(path: &str) -> crate::error::Result<File> {
 /// RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
 /// could not be published (the task is kept: report it again).
 ///
+/// RESMGR_ERR_NO_TASK, also when the task was taken away while the
+/// transfer ran: the platform replaced it (the same name pushed with
+/// another size or MD5), rejected it (RESMGR_EVENT_TASK_REJECTED), or a
+/// DONE/FAIL report ended it. The transfer is then cancelled and reports
+/// nothing, since a report names only the resource and the platform would
+/// take it for the task now under that name; a replacing task stays in
+/// flight for its own run.
+///
 /// # Safety
 /// `client` is a live client; strings are NUL-terminated (or NULL where
 /// allowed); the callbacks and their user pointers are valid for the call.
@@ -350,12 +358,7 @@ pub unsafe extern "C" fn resmgr_client_run_download(
                     // No directory can ever hold it: end the task, so the
                     // platform is not left waiting.
                     Err(e) if e.kind() == ErrorKind::UnsafeName => {
-                        return crate::transfer::finish(
-                            c.client(),
-                            Direction::Download,
-                            name,
-                            Err(e),
-                        )
+                        return crate::transfer::fail_task(c.client(), Direction::Download, name, e)
                     }
                     Err(e) => return Err(e),
                 };
@@ -422,7 +425,7 @@ pub unsafe extern "C" fn resmgr_client_upload_file(
             // already is.
             return match e.kind() {
                 ErrorKind::Timeout => {
-                    crate::transfer::finish(c.client(), Direction::Upload, &name, Err(e))
+                    crate::transfer::fail_task(c.client(), Direction::Upload, &name, e)
                 }
                 _ => Err(e),
             };

@@ -4,13 +4,15 @@
 //! `{productid}{devicename};{sdkappid};{connid};{expiry}`, password the
 //! lowercase hex HMAC of the username keyed by the base64-decoded device
 //! secret, followed by `;hmacsha1` or `;hmacsha256`. The secret is never
-//! put into an error message or a `Debug` output.
+//! put into an error message or a `Debug` output, and every buffer of ours
+//! that held the decoded key or the password is zeroed before it is freed.
 
 use std::fmt;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, ErrorKind, Result};
 
@@ -35,6 +37,13 @@ pub struct Credentials {
     pub username: String,
     /// MQTT password (a signature, or a plain password).
     pub password: String,
+}
+
+/// The password is a login until the username's expiry: wiped on drop.
+impl Drop for Credentials {
+    fn drop(&mut self) {
+        self.password.zeroize();
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -73,6 +82,7 @@ pub struct KeyAuth<'a> {
 pub fn key_credentials(auth: &KeyAuth<'_>) -> Result<Credentials> {
     let key = base64::engine::general_purpose::STANDARD
         .decode(auth.secret_base64.trim())
+        .map(Zeroizing::new)
         .map_err(|_| {
             Error::new(
                 ErrorKind::InvalidArgument,
@@ -114,9 +124,11 @@ pub fn key_credentials(auth: &KeyAuth<'_>) -> Result<Credentials> {
         SignMethod::HmacSha1 => (hmac_sha1(&key, &username), "hmacsha1"),
         SignMethod::HmacSha256 => (hmac_sha256(&key, &username), "hmacsha256"),
     };
+    // Sized up front: the password is written once, never reallocated.
     let mut password = String::with_capacity(digest.len() * 2 + suffix.len() + 1);
-    for b in digest {
-        password.push_str(&format!("{b:02x}"));
+    for b in digest.iter() {
+        use fmt::Write as _;
+        let _ = write!(password, "{b:02x}");
     }
     password.push(';');
     password.push_str(suffix);
@@ -127,16 +139,16 @@ pub fn key_credentials(auth: &KeyAuth<'_>) -> Result<Credentials> {
     })
 }
 
-fn hmac_sha1(key: &[u8], message: &str) -> Vec<u8> {
+fn hmac_sha1(key: &[u8], message: &str) -> Zeroizing<Vec<u8>> {
     let mut mac = Hmac::<sha1::Sha1>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(message.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+    Zeroizing::new(mac.finalize().into_bytes().to_vec())
 }
 
-fn hmac_sha256(key: &[u8], message: &str) -> Vec<u8> {
+fn hmac_sha256(key: &[u8], message: &str) -> Zeroizing<Vec<u8>> {
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
     mac.update(message.as_bytes());
-    mac.finalize().into_bytes().to_vec()
+    Zeroizing::new(mac.finalize().into_bytes().to_vec())
 }
 
 fn random_connid() -> String {

@@ -44,7 +44,10 @@ pub struct MqttConfig {
     pub keep_alive: Duration,
     /// Limit for one connection attempt (TCP, TLS, CONNECT/CONNACK).
     pub connect_timeout: Duration,
-    /// First delay before reconnecting; doubles up to `reconnect_max`.
+    /// First delay before reconnecting; doubles after each failed or
+    /// short-lived connection up to `reconnect_max`, and starts again from
+    /// here once a connection has stayed up for 10 s (or `reconnect_max`,
+    /// if longer).
     pub reconnect_min: Duration,
     /// Longest delay between reconnection attempts.
     pub reconnect_max: Duration,
@@ -60,6 +63,12 @@ const MAX_OUTGOING: usize = 64 * 1024;
 const QUEUE: usize = 256;
 /// How often the connection thread looks at its stop flag.
 const POLL: Duration = Duration::from_millis(200);
+/// A connection counts as stable, and the reconnect backoff starts again
+/// from `reconnect_min`, once it has stayed up this long (or
+/// `reconnect_max`, if longer). A broker that drops the device right after
+/// letting it in (a duplicate client id being kicked) thus sees the delays
+/// grow to `reconnect_max`, never a reconnection storm.
+const STABLE_AFTER: Duration = Duration::from_secs(10);
 
 /// The publishing half of a connection: usable from any thread, before and
 /// after the connection is up (messages wait in the queue).
@@ -200,7 +209,8 @@ impl MqttConnection {
             publisher: publisher.clone(),
             stop: stop.clone(),
             down: String::new(),
-            config: config.clone(),
+            reconnect_min: config.reconnect_min,
+            reconnect_max: config.reconnect_max,
         };
         let thread = std::thread::Builder::new()
             .name("resmgr-mqtt".into())
@@ -215,16 +225,39 @@ impl MqttConnection {
 
     /// Waits up to `timeout` for QoS 1 messages to be acknowledged, then
     /// disconnects and joins the thread.
-    pub fn stop(mut self, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while self.publisher.unacked() > 0 && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(20));
+    ///
+    /// On the connection's own thread (inside a client callback) it can
+    /// neither wait for acknowledgements (this thread receives them) nor
+    /// join itself: it only tells the thread to stop, which it does once
+    /// the callback returns.
+    pub fn stop(self, timeout: Duration) {
+        if !self.is_own_thread() {
+            let deadline = Instant::now() + timeout;
+            while self.publisher.unacked() > 0 && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
-        self.shutdown();
+        drop(self);
     }
 
-    fn shutdown(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
+    /// True when called on the connection's own thread, i.e. from inside
+    /// one of the client's callbacks that the connection runs.
+    pub fn is_own_thread(&self) -> bool {
+        self.thread
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id())
+    }
+
+    /// Tells the connection to stop and returns at once: a DISCONNECT is
+    /// queued behind the messages already queued, and the thread ends soon
+    /// after (at most about a second later, or once the callback that
+    /// called this returns). Dropping the connection then waits for it.
+    pub fn request_stop(&self) {
+        // Only the first request takes the publishing half: a later one
+        // (from drop) must not take a newer connection's.
+        if self.stop.swap(true, Ordering::SeqCst) {
+            return;
+        }
         if let Some(mqtt) = self
             .publisher
             .client
@@ -234,15 +267,20 @@ impl MqttConnection {
         {
             let _ = mqtt.try_disconnect();
         }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 
+/// Stops the thread and joins it, except on the thread itself (a callback
+/// dropping its own connection): that thread cannot join itself, so it is
+/// left to end on its own, which it does once the callback returns.
 impl Drop for MqttConnection {
     fn drop(&mut self) {
-        self.shutdown();
+        self.request_stop();
+        if let Some(t) = self.thread.take() {
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
+        }
     }
 }
 
@@ -251,14 +289,19 @@ struct Worker<Io: ClientIo> {
     publisher: Arc<MqttPublisher>,
     stop: Arc<AtomicBool>,
     down: String,
-    config: MqttConfig,
+    // Only the delays: the thread keeps no copy of the credentials.
+    reconnect_min: Duration,
+    reconnect_max: Duration,
 }
 
 impl<Io: ClientIo> Worker<Io> {
     fn run(mut self, mut connection: rumqttc::Connection) {
         self.down = self.client.topics().down().to_owned();
         let mut connected = false;
+        // Failed or short-lived connections in a row: the backoff step.
         let mut failures = 0u32;
+        let mut up_since: Option<Instant> = None;
+        let stable_after = self.reconnect_max.max(STABLE_AFTER);
         let mut jitter = Jitter::new();
         let mut stopping_since: Option<Instant> = None;
         loop {
@@ -287,7 +330,7 @@ impl<Io: ClientIo> Worker<Io> {
                                 QoS::AtLeastOnce,
                             )));
                         connected = true;
-                        failures = 0;
+                        up_since = Some(Instant::now());
                     }
                 }
                 // Only once the subscription stands can the platform's
@@ -332,6 +375,11 @@ impl<Io: ClientIo> Worker<Io> {
                         break;
                     }
                     let reason = e.to_string();
+                    // Only a connection that stayed up a while starts the
+                    // backoff afresh; the ConnAck alone proves nothing.
+                    if up_since.take().is_some_and(|t| t.elapsed() >= stable_after) {
+                        failures = 0;
+                    }
                     if connected || failures == 0 {
                         self.client.io().event(&Event::Disconnected {
                             reason: &reason,
@@ -343,8 +391,8 @@ impl<Io: ClientIo> Worker<Io> {
                     // would spin on a broker that is down.
                     let wait = delay(
                         failures,
-                        self.config.reconnect_min,
-                        self.config.reconnect_max,
+                        self.reconnect_min,
+                        self.reconnect_max,
                         jitter.next_u64(),
                     );
                     failures = failures.saturating_add(1);

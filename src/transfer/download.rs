@@ -522,7 +522,7 @@ pub fn download<Io: ClientIo>(
         return outcome;
     }
     task.cancel.clear_interrupt();
-    finish(client, Direction::Download, name, outcome)
+    finish(client, Direction::Download, name, task.id, outcome)
 }
 
 struct Run<'a, 'p, Io: ClientIo> {
@@ -616,9 +616,13 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
 
     fn note_progress(&mut self) {
         // A report that cannot be published now is retried by the next call.
-        let _ =
-            self.client
-                .track_progress(Direction::Download, self.name, self.offset, Instant::now());
+        let _ = self.client.track_task_progress(
+            Direction::Download,
+            self.name,
+            self.task.id,
+            self.offset,
+            Instant::now(),
+        );
         if let Some(p) = self.progress.as_mut() {
             p(self.offset, self.task.size);
         }
@@ -649,6 +653,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         let url = self
             .client
             .task(Direction::Download, self.name)
+            .filter(|t| t.id == self.task.id)
             .and_then(|t| t.url)
             .or_else(|| self.task.url.clone())
             .unwrap_or_default();

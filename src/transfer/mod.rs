@@ -85,14 +85,21 @@ impl Default for TransferConfig {
 /// Called with (bytes done, total) as a transfer moves.
 pub type ProgressFn<'a> = dyn FnMut(u64, u64) + 'a;
 
-/// Ends a task with the report its outcome calls for, and returns the
-/// outcome. A report that cannot be published turns a success into a
-/// [`ErrorKind::Publish`] error (the task is kept, so it can be reported
-/// again); a failure stays the failure.
+/// Ends task `id` (the task the transfer started on) with the report its
+/// outcome calls for, and returns the outcome. A report that cannot be
+/// published turns a success into a [`ErrorKind::Publish`] error (the task
+/// is kept, so it can be reported again); a failure stays the failure.
+///
+/// When the platform replaced the task (a new size or MD5 under the same
+/// name), rejected it, or the application ended it while the transfer ran,
+/// nothing is reported and nothing removed: a report names only the
+/// resource, so the platform would take it for the task now under that
+/// name. The outcome is then an [`ErrorKind::NoTask`] error saying so.
 pub(crate) fn finish<Io: ClientIo>(
     client: &Client<Io>,
     direction: Direction,
     name: &str,
+    id: u64,
     outcome: Result<()>,
 ) -> Result<()> {
     let report = match &outcome {
@@ -103,7 +110,12 @@ pub(crate) fn finish<Io: ClientIo>(
             result_msg: "",
         },
         // The caller fetches a fresh URL and resumes: the task goes on.
-        Err(e) if e.kind() == ErrorKind::UrlExpired => return outcome,
+        Err(e) if e.kind() == ErrorKind::UrlExpired => {
+            if client.holds_task(direction, name, id) {
+                return outcome;
+            }
+            return Err(crate::client::ended_elsewhere(direction, name));
+        }
         Err(e) => {
             let (code, standard) = e.kind().platform_result();
             Report {
@@ -114,8 +126,9 @@ pub(crate) fn finish<Io: ClientIo>(
             }
         }
     };
-    match (client.report_progress(direction, name, &report), outcome) {
+    match (client.end_task(direction, name, id, &report), outcome) {
         (Ok(()), outcome) => outcome,
+        (Err(e), _) if e.kind() == ErrorKind::NoTask => Err(e),
         (Err(e), Ok(())) => Err(Error::new(
             ErrorKind::Publish,
             format!(
@@ -124,6 +137,20 @@ pub(crate) fn finish<Io: ClientIo>(
             ),
         )),
         (Err(_), Err(e)) => Err(e),
+    }
+}
+
+/// Ends the task now under `name` with the `fail` report `error` calls for
+/// (a transfer that could not even start), and returns the error.
+pub(crate) fn fail_task<Io: ClientIo>(
+    client: &Client<Io>,
+    direction: Direction,
+    name: &str,
+    error: Error,
+) -> Result<()> {
+    match client.task(direction, name) {
+        Some(task) => finish(client, direction, name, task.id, Err(error)),
+        None => Err(error),
     }
 }
 

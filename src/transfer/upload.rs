@@ -75,7 +75,7 @@ pub fn upload<Io: ClientIo>(
     };
     let outcome = run(client, name, &task, &url, source, config, progress);
     task.cancel.clear_interrupt();
-    finish(client, Direction::Upload, name, outcome)
+    finish(client, Direction::Upload, name, task.id, outcome)
 }
 
 fn run<Io: ClientIo>(
@@ -211,9 +211,13 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
             self.pace.sent_all();
         }
         self.pace.moved(n as u64);
-        let _ =
-            self.client
-                .track_progress(Direction::Upload, self.name, self.offset, Instant::now());
+        let _ = self.client.track_task_progress(
+            Direction::Upload,
+            self.name,
+            self.task.id,
+            self.offset,
+            Instant::now(),
+        );
         (self.progress)(self.offset, size);
         Ok(n)
     }
@@ -301,7 +305,7 @@ impl<Io: ClientIo> Exchange<'_, Io> {
                 body.verified = true;
                 pace.sent_all();
             }
-            let _ = client.track_progress(Direction::Upload, name, 0, Instant::now());
+            let _ = client.track_task_progress(Direction::Upload, name, task.id, 0, Instant::now());
             let interrupt = agent.clone();
             task.cancel.set_interrupt(move || interrupt.shutdown());
             if task.cancel.is_cancelled() {

@@ -421,6 +421,9 @@ static inline const char *ev_kind_name(int kind)
     case RESMGR_EVENT_UNMATCHED_RESPONSE: return "UNMATCHED_RESPONSE";
     case RESMGR_EVENT_UNKNOWN_MESSAGE: return "UNKNOWN_MESSAGE";
     case RESMGR_EVENT_MESSAGE_REJECTED: return "MESSAGE_REJECTED";
+    case RESMGR_EVENT_CONNECTED: return "CONNECTED";
+    case RESMGR_EVENT_DISCONNECTED: return "DISCONNECTED";
+    case RESMGR_EVENT_TASK_DROPPED: return "TASK_DROPPED";
     default: return "(invalid kind)";
     }
 }

@@ -128,7 +128,12 @@ static void several_pushed_download_tasks_coexist(void)
     rec_free(r);
 }
 
-static void pushed_download_tasks_are_limited_to_max_tasks(void)
+/* Issue 10 (suspected, confirmed): RESMGR_MAX_TASKS pushed tasks that the
+ * application never started filled the table for good; every later push
+ * was refused with RESMGR_ERR_TOO_MANY_TASKS. Now the oldest task not
+ * started gives way (RESMGR_EVENT_TASK_DROPPED); a table of started tasks
+ * still refuses. */
+static void pushed_download_tasks_beyond_max_tasks_drop_the_oldest_unstarted(void)
 {
     recorder *r = rec_new();
     resmgr_client *c = make_client(r);
@@ -138,13 +143,32 @@ static void pushed_download_tasks_are_limited_to_max_tasks(void)
         snprintf(name, sizeof name, "dl-%d", i);
         CHECK_STATUS(push_download(c, name, 3, MD5_ABC, TEST_URL), RESMGR_OK);
     }
+    /* dl-0 has started (its progress is tracked): dl-1 is the oldest not. */
+    CHECK_STATUS(resmgr_client_download_progress(c, "dl-0", 1, NULL), RESMGR_OK);
+    rec_clear(r);
+    CHECK_STATUS(push_download(c, "one-more", 3, MD5_ABC, TEST_URL), RESMGR_OK);
+    CHECK_N_EVENTS(r, 2);
+    CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_TASK_DROPPED,
+                .direction = RESMGR_DIRECTION_DOWNLOAD, .name = "dl-1", .detail = "oldest not started");
+    CHECK_EQ_INT(r->events[1].kind, RESMGR_EVENT_DOWNLOAD_TASK);
+    CHECK_STR(r->events[1].name, "one-more");
+    CHECK_N_PUBS(r, 0);
+    CHECK_STATUS(resmgr_client_download_progress(c, "dl-1", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_download_progress(c, "dl-0", 2, NULL), RESMGR_OK);
+
+    /* Every task started: the next push is refused. */
+    for (i = 2; i < RESMGR_MAX_TASKS; i++) {
+        snprintf(name, sizeof name, "dl-%d", i);
+        CHECK_STATUS(resmgr_client_download_progress(c, name, 0, NULL), RESMGR_OK);
+    }
+    CHECK_STATUS(resmgr_client_download_progress(c, "one-more", 0, NULL), RESMGR_OK);
     rec_clear(r);
     CHECK_STATUS(push_download(c, "one-too-many", 3, MD5_ABC, TEST_URL),
                  RESMGR_ERR_TOO_MANY_TASKS);
     CHECK_ERROR_MESSAGE();
     CHECK_N_EVENTS(r, 1);
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_MESSAGE_REJECTED,
-                .status = RESMGR_ERR_TOO_MANY_TASKS, .detail = "");
+                .status = RESMGR_ERR_TOO_MANY_TASKS, .detail = "all started");
     CHECK_STATUS(resmgr_client_download_progress(c, "one-too-many", 0, NULL),
                  RESMGR_ERR_NO_TASK);
     /* A push for a task in flight is still handled. */
@@ -796,7 +820,7 @@ int main(void)
     RUN_TEST(download_task_event_answers_get_download_task);
     RUN_TEST(download_task_event_from_a_push);
     RUN_TEST(several_pushed_download_tasks_coexist);
-    RUN_TEST(pushed_download_tasks_are_limited_to_max_tasks);
+    RUN_TEST(pushed_download_tasks_beyond_max_tasks_drop_the_oldest_unstarted);
     RUN_TEST(duplicate_push_carries_the_fresh_url);
     RUN_TEST(duplicate_answer_for_a_pushed_download);
     RUN_TEST(duplicate_upload_url_carries_the_fresh_url);

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -99,10 +100,15 @@ static pid_t start_broker(int port, char *conf, size_t conf_len)
     f = fopen(conf, "w");
     if (f == NULL) return -1;
     fprintf(f, "listener %d 127.0.0.1\nallow_anonymous true\n", port);
+    /* Run as root, mosquitto would switch users, which clears the
+     * parent-death signal set below. */
+    if (getuid() == 0) fputs("user root\n", f);
     fclose(f);
     pid = fork();
     if (pid == 0) {
         int devnull = open("/dev/null", 0);
+        /* Dies with the test, even when a sanitizer aborts it. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (devnull >= 0) {
             dup2(devnull, 1);
             dup2(devnull, 2);
@@ -249,6 +255,228 @@ static void free_stops_a_running_connection(void)
     CHECK(1);
 }
 
+/* Starts mosquitto_pub publishing `payload` on the down topic over and
+ * over, as fast as the broker takes it: a platform that keeps delivering.
+ * Returns its pid or -1. */
+static pid_t start_flood(int port, const char *payload)
+{
+    char port_s[16];
+    pid_t pid;
+    snprintf(port_s, sizeof port_s, "%d", port);
+    pid = fork();
+    if (pid == 0) {
+        int devnull = open("/dev/null", O_WRONLY);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (devnull >= 0) {
+            dup2(devnull, 1);
+            dup2(devnull, 2);
+        }
+        execlp("mosquitto_pub", "mosquitto_pub", "-h", "127.0.0.1", "-p", port_s, "-q", "0",
+               "-t", DOWN_TOPIC, "-m", payload, "--repeat", "100000000", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static void stop_child(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+/* What the callbacks of the free and disconnect tests saw. The callbacks
+ * run on the connection's thread, the checks on the test's. */
+typedef struct watched {
+    pthread_mutex_t lock;
+    resmgr_client *client;
+    int events, connected, disconnected;
+    int bad_topic;          /* resmgr_client_down_topic gave the wrong text */
+    int after_free;         /* callbacks that ran after resmgr_client_free returned */
+    int freed;
+    int disconnect_calls;   /* resmgr_client_disconnect calls made by the callback */
+    int disconnect_on_connect; /* how many CONNECTED events should disconnect */
+    int disconnect_status;  /* the first status other than RESMGR_OK */
+    int reconnect_status;   /* resmgr_client_connect right after that disconnect */
+} watched;
+
+static void watched_init(watched *w)
+{
+    memset(w, 0, sizeof *w);
+    pthread_mutex_init(&w->lock, NULL);
+    w->disconnect_status = RESMGR_OK;
+}
+
+static int watched_read(watched *w, int *field)
+{
+    int v;
+    pthread_mutex_lock(&w->lock);
+    v = *field;
+    pthread_mutex_unlock(&w->lock);
+    return v;
+}
+
+/* Uses the client the way the header allows from a callback: reads its
+ * down topic and, on CONNECTED when asked to, disconnects it. */
+static void on_watched_event(void *user, const resmgr_event *ev)
+{
+    watched *w = user;
+    const char *topic;
+    int disconnect = 0;
+    pthread_mutex_lock(&w->lock);
+    w->events++;
+    if (w->freed) w->after_free++;
+    if (ev->kind == RESMGR_EVENT_CONNECTED) {
+        w->connected++;
+        if (w->disconnect_on_connect > 0) {
+            w->disconnect_on_connect--;
+            disconnect = 1;
+        }
+    }
+    if (ev->kind == RESMGR_EVENT_DISCONNECTED) w->disconnected++;
+    pthread_mutex_unlock(&w->lock);
+    topic = resmgr_client_down_topic(w->client);
+    if (topic == NULL || strcmp(topic, DOWN_TOPIC) != 0) {
+        pthread_mutex_lock(&w->lock);
+        w->bad_topic++;
+        pthread_mutex_unlock(&w->lock);
+    }
+    if (disconnect) {
+        resmgr_status st = resmgr_client_disconnect(w->client, 1000);
+        /* Connections never overlap: not from the thread still stopping. */
+        resmgr_status again = resmgr_client_connect(w->client);
+        pthread_mutex_lock(&w->lock);
+        w->disconnect_calls++;
+        if (st != RESMGR_OK) w->disconnect_status = st;
+        w->reconnect_status = again;
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+/* Makes w's client for the broker on `port` and connects it; its callback
+ * disconnects on the first `disconnect_on_connect` CONNECTED events. */
+static int watched_connect(watched *w, int port, int disconnect_on_connect)
+{
+    resmgr_mqtt_options o = options_for(port);
+    watched_init(w);
+    w->disconnect_on_connect = disconnect_on_connect;
+    if (!CHECK_STATUS(resmgr_client_new_mqtt("PROD1", "dev1", &o, on_watched_event, w, &w->client), RESMGR_OK))
+        return 0;
+    return CHECK_STATUS(resmgr_client_connect(w->client), RESMGR_OK);
+}
+
+/* Waits (20 s at most) until *field reaches n; returns its value. */
+static int watched_wait(watched *w, int *field, int n)
+{
+    int i;
+    for (i = 0; i < 2000 && watched_read(w, field) < n; i++) sleep_ms(10);
+    return watched_read(w, field);
+}
+
+/* Frees w's client, then checks that no callback ran after the free and
+ * that none saw a wrong down topic (freed memory). */
+static void watched_free(watched *w, long linger_ms)
+{
+    int seen;
+    resmgr_client_free(w->client);
+    pthread_mutex_lock(&w->lock);
+    w->freed = 1;
+    seen = w->events;
+    pthread_mutex_unlock(&w->lock);
+    sleep_ms(linger_ms);
+    CHECK_EQ_INT(watched_read(w, &w->after_free), 0);
+    CHECK_EQ_INT(watched_read(w, &w->events), seen);
+    CHECK_EQ_INT(watched_read(w, &w->bad_topic), 0);
+    CHECK_STATUS(watched_read(w, &w->disconnect_status), RESMGR_OK);
+    pthread_mutex_destroy(&w->lock);
+}
+
+/* Issue 10, defect 1: resmgr_client_free dropped the client's strings
+ * before it joined the connection thread, which went on delivering
+ * messages (for up to a second): a callback reading the down topic read
+ * freed memory (ASan: heap-use-after-free). Free must stop the thread
+ * first: while it runs no callback touches freed memory, after it returns
+ * no callback runs. */
+static void free_while_the_broker_keeps_delivering_touches_no_freed_memory(void)
+{
+    char conf[256];
+    int port = free_port(), round;
+    int rounds = getenv("RESMGR_TEST_SLOW") ? 2 : 5;
+    pid_t broker = start_broker(port, conf, sizeof conf), flood;
+    if (!CHECK(broker > 0)) return;
+    /* Valid, but answers nothing: each one is an UNMATCHED_RESPONSE event. */
+    flood = start_flood(port, "{\"type\":\"report_download_progress_rsp\",\"result_code\":0,\"result_msg\":\"ok\"}");
+    for (round = 0; CHECK(flood > 0) && round < rounds; round++) {
+        watched w;
+        if (!watched_connect(&w, port, 0)) break;
+        CHECK_STATUS(resmgr_client_wait_connected(w.client, 20000), RESMGR_OK);
+        /* Free only once messages are flowing in. */
+        CHECK(watched_wait(&w, &w.events, 200) >= 200);
+        /* Longer than the connection thread ever lingered after a stop. */
+        watched_free(&w, 1500);
+    }
+    stop_child(flood);
+    stop_broker(broker, conf);
+}
+
+/* Issue 10, defect 8: resmgr_client_disconnect from an event callback
+ * made the connection thread join itself ("Resource deadlock avoided":
+ * RESMGR_ERR_PANIC, or an abort with panic=abort). From the connection's
+ * own thread it stops the connection without waiting; the thread is
+ * joined by the next connect, disconnect or free. */
+static void disconnect_from_an_event_callback_stops_the_connection(void)
+{
+    char conf[256];
+    int port = free_port();
+    pid_t broker = start_broker(port, conf, sizeof conf);
+    watched w;
+    if (!CHECK(broker > 0)) return;
+    if (watched_connect(&w, port, 2)) {
+        /* The callback disconnects on CONNECTED; the DISCONNECTED event
+         * follows from the stopping thread. */
+        CHECK_EQ_INT(watched_wait(&w, &w.disconnected, 1), 1);
+        CHECK_EQ_INT(watched_read(&w, &w.disconnect_calls), 1);
+        CHECK_STATUS(watched_read(&w, &w.disconnect_status), RESMGR_OK);
+        CHECK_STATUS(watched_read(&w, &w.reconnect_status), RESMGR_ERR_INVALID_STATE);
+        /* Stopped for good: no reconnection. */
+        sleep_ms(500);
+        CHECK_EQ_INT(watched_read(&w, &w.connected), 1);
+        CHECK_STATUS(resmgr_client_wait_connected(w.client, 10), RESMGR_ERR_INVALID_STATE);
+        /* Connecting again joins the stopped thread and starts a new one,
+         * which the callback disconnects again. */
+        CHECK_STATUS(resmgr_client_connect(w.client), RESMGR_OK);
+        CHECK_EQ_INT(watched_wait(&w, &w.disconnected, 2), 2);
+        CHECK_EQ_INT(watched_read(&w, &w.disconnect_calls), 2);
+        CHECK_EQ_INT(watched_read(&w, &w.connected), 2);
+        /* A disconnect from this thread finishes the stop: joined, OK. */
+        CHECK_STATUS(resmgr_client_disconnect(w.client, 1000), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_disconnect(w.client, 1000), RESMGR_ERR_INVALID_STATE);
+        /* A third connection, which nothing disconnects: free joins it. */
+        CHECK_STATUS(resmgr_client_connect(w.client), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_wait_connected(w.client, 20000), RESMGR_OK);
+        CHECK_EQ_INT(watched_read(&w, &w.connected), 3);
+        watched_free(&w, 200);
+    }
+    stop_broker(broker, conf);
+}
+
+/* Defect 8, the other order: the callback disconnects and the application
+ * frees the client before anything else joins the stopped thread. */
+static void free_after_a_disconnect_from_a_callback_joins_the_thread(void)
+{
+    char conf[256];
+    int port = free_port();
+    pid_t broker = start_broker(port, conf, sizeof conf);
+    watched w;
+    if (!CHECK(broker > 0)) return;
+    if (watched_connect(&w, port, 1)) {
+        CHECK_EQ_INT(watched_wait(&w, &w.disconnect_calls, 1), 1);
+        watched_free(&w, 500);
+    }
+    stop_broker(broker, conf);
+}
+
 int main(void)
 {
     RUN_TEST(options_have_documented_defaults);
@@ -256,6 +484,9 @@ int main(void)
     RUN_TEST(state_errors_are_reported);
     RUN_TEST(a_real_broker_connects_and_delivers_down_messages);
     RUN_TEST(free_stops_a_running_connection);
+    RUN_TEST(free_while_the_broker_keeps_delivering_touches_no_freed_memory);
+    RUN_TEST(disconnect_from_an_event_callback_stops_the_connection);
+    RUN_TEST(free_after_a_disconnect_from_a_callback_joins_the_thread);
     return check_summary();
 }
 

@@ -836,6 +836,17 @@ static uint8_t *read_in(const char *dir, const char *name, size_t *len)
     return buf;
 }
 
+/* Checks that dir/name holds exactly `len` bytes of `data`. */
+static void check_file_in_(const char *dir, const char *name, const uint8_t *data, size_t len,
+                           const char *file, int line)
+{
+    size_t got_len = 0;
+    uint8_t *got = read_in(dir, name, &got_len);
+    check_mem_(got, got_len, data, len, file, line, name, "the expected content");
+    free(got);
+}
+#define CHECK_FILE_IN(dir, name, data, len) check_file_in_((dir), (name), (data), (len), __FILE__, __LINE__)
+
 static bool write_in(const char *dir, const char *name, const void *data, size_t len)
 {
     char p[512];
@@ -2148,6 +2159,9 @@ typedef struct canceller {
     bool run_returned;
     resmgr_status cancel_status;
     bool saw_bytes;
+    /* When set, feeds this down message instead of cancelling (its status
+     * goes to cancel_status): the platform changes the task mid-transfer. */
+    const char *feed;
 } canceller;
 
 static bool canceller_returned(canceller *k)
@@ -2170,7 +2184,8 @@ static void *canceller_main(void *arg)
         sleep_ms(5);
     }
     k->saw_bytes = plog_done(k->pl) > 0;
-    k->cancel_status = resmgr_client_cancel(k->c, k->direction, k->name);
+    k->cancel_status = k->feed != NULL ? feed(k->c, k->feed)
+                                       : resmgr_client_cancel(k->c, k->direction, k->name);
     deadline = now_ms() + WAIT_LIMIT_MS;
     while (!canceller_returned(k) && now_ms() < deadline) {
         sleep_ms(10);
@@ -2181,39 +2196,57 @@ static void *canceller_main(void *arg)
     return NULL;
 }
 
+/* Runs download `name` of fixture f, its body dribbled (one byte per
+ * 50 ms: minutes for the whole object), while a canceller thread acts on
+ * it once bytes moved: cancels it, or feeds `feed_json` when not NULL.
+ * Returns the run's status; false in *ok when the thread could not start. */
+static resmgr_status run_slow_download_meanwhile(canceller *k, dl_fix *f, const char *name,
+                                                 progress_log *pl, const char *feed_json,
+                                                 bool *ok)
+{
+    pthread_t t;
+    resmgr_status rc = RESMGR_OK;
+    srv_step steps[2];
+    memset(steps, 0, sizeof steps);
+    steps[0].dribble_ms = 50;
+    srv_script(&f->srv, steps, 2);
+    memset(k, 0, sizeof *k);
+    pthread_mutex_init(&k->mu, NULL);
+    k->c = f->c;
+    k->direction = RESMGR_DIRECTION_DOWNLOAD;
+    k->name = name;
+    k->pl = pl;
+    k->srv = &f->srv;
+    k->feed = feed_json;
+    *ok = pthread_create(&t, NULL, canceller_main, k) == 0;
+    if (!*ok) {
+        CHECK_FAIL("pthread_create (canceller) failed");
+    } else {
+        rc = resmgr_client_run_download(f->c, name, f->dir, NULL, NULL, progress_cb, pl);
+        pthread_mutex_lock(&k->mu);
+        k->run_returned = true;
+        pthread_mutex_unlock(&k->mu);
+        pthread_join(t, NULL);
+    }
+    pthread_mutex_destroy(&k->mu);
+    return rc;
+}
+
 static void download_cancelled_from_another_thread(void)
 {
     dl_fix f;
     progress_log pl;
     canceller k;
-    pthread_t t;
-    srv_step steps[2];
     long part;
     resmgr_status rc;
     uint8_t *got;
     size_t got_len = 0;
     char expect_range[64];
-    memset(steps, 0, sizeof steps);
-    steps[0].dribble_ms = 50; /* 4096 bytes: more than 3 minutes */
+    bool ok;
     plog_init(&pl, "slow.bin");
     if (dl_setup(&f, "slow.bin", 4096, 0, 5000)) {
-        srv_script(&f.srv, steps, 2);
-        memset(&k, 0, sizeof k);
-        pthread_mutex_init(&k.mu, NULL);
-        k.c = f.c;
-        k.direction = RESMGR_DIRECTION_DOWNLOAD;
-        k.name = "slow.bin";
-        k.pl = &pl;
-        k.srv = &f.srv;
-        if (pthread_create(&t, NULL, canceller_main, &k) != 0) {
-            CHECK_FAIL("pthread_create (canceller) failed");
-        } else {
-            rc = resmgr_client_run_download(f.c, "slow.bin", f.dir, NULL, NULL, progress_cb,
-                                            &pl);
-            pthread_mutex_lock(&k.mu);
-            k.run_returned = true;
-            pthread_mutex_unlock(&k.mu);
-            pthread_join(t, NULL);
+        rc = run_slow_download_meanwhile(&k, &f, "slow.bin", &pl, NULL, &ok);
+        if (ok) {
             CHECK(k.saw_bytes);
             CHECK_STATUS(k.cancel_status, RESMGR_OK);
             CHECK_STATUS(rc, RESMGR_ERR_CANCELLED);
@@ -2242,10 +2275,55 @@ static void download_cancelled_from_another_thread(void)
             free(got);
             CHECK_LAST_REPORT(f.r, DL, "slow.bin", DONE_JSON);
         }
-        pthread_mutex_destroy(&k.mu);
     }
     dl_teardown(&f);
     plog_free(&pl);
+}
+
+/* Issue 10, defect 2: the platform pushes fw.bin again with a new size and
+ * MD5 while the old version downloads. The old transfer is cancelled and
+ * ends with RESMGR_ERR_NO_TASK without reporting (its report would be
+ * taken for the new task); the new task stays, and its run fetches the new
+ * version. Before, the old transfer ran on, reported done and removed the
+ * new task. */
+static void download_replaced_by_the_platform_stops_without_a_report(void)
+{
+    dl_fix f;
+    progress_log pl;
+    canceller k;
+    resmgr_status rc;
+    resmgr_digest v2_md5;
+    bool ok;
+    char push[1024];
+    uint8_t *v2 = make_object(3000, 77);
+    plog_init(&pl, "fw.bin");
+    md5_of(v2, 3000, &v2_md5);
+    if (dl_setup(&f, "fw.bin", 4096, 0, 5000)) {
+        snprintf(push, sizeof push,
+                 "{\"type\":\"download\",\"size\":3000,\"name\":\"fw.bin\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
+                 v2_md5.hex, f.url);
+        rc = run_slow_download_meanwhile(&k, &f, "fw.bin", &pl, push, &ok);
+        if (ok) {
+            CHECK(k.saw_bytes);
+            CHECK_STATUS(k.cancel_status, RESMGR_OK);
+            CHECK_STATUS(rc, RESMGR_ERR_NO_TASK);
+            CHECK_CONTAINS(last_error(), "reported nothing");
+            CHECK(!exists_in(f.dir, "fw.bin"));
+            CHECK_EQ_INT(final_reports(f.r), 0);
+
+            /* The new task is still there and fetches the new version. */
+            srv_script(&f.srv, NULL, 0);
+            srv_set_object(&f.srv, v2, 3000);
+            CHECK_STATUS(resmgr_client_run_download(f.c, "fw.bin", f.dir, NULL, NULL, NULL, NULL),
+                         RESMGR_OK);
+            CHECK_FILE_IN(f.dir, "fw.bin", v2, 3000);
+            CHECK_EQ_INT(final_reports(f.r), 1);
+            CHECK_LAST_REPORT(f.r, DL, "fw.bin", DONE_JSON);
+        }
+    }
+    dl_teardown(&f);
+    plog_free(&pl);
+    free(v2);
 }
 
 static void upload_cancelled_from_another_thread(void)
@@ -2745,6 +2823,7 @@ int main(void)
     RUN_TEST(upload_404_is_not_found);
     RUN_TEST(upload_500_is_retried_from_offset_zero);
     RUN_TEST(download_cancelled_from_another_thread);
+    RUN_TEST(download_replaced_by_the_platform_stops_without_a_report);
     RUN_TEST(upload_cancelled_from_another_thread);
     RUN_TEST(transfer_cancelled_before_it_starts_stops_at_once);
     RUN_TEST(download_stalled_after_headers_times_out);
