@@ -507,9 +507,10 @@ fn a_broker_that_drops_every_connection_after_the_suback_gets_growing_delays() {
 
 /// The same broker with short delays (100 ms doubling to 400 ms): every
 /// gap between two connections is at least the lower half of its backoff
-/// step, so the steps grow; and they stop growing at the maximum.
+/// step, so the steps grow (sleeps never end early, so this lower bound
+/// holds however loaded the machine is).
 #[test]
-fn reconnect_delays_against_a_kicking_broker_grow_to_their_maximum_and_stay() {
+fn reconnect_delays_against_a_kicking_broker_grow_step_by_step() {
     let broker = KickingBroker::start();
     let (min, max) = (Duration::from_millis(100), Duration::from_millis(400));
     let (_client, connection, _rx) = device_with(broker.port, anonymous(), min, max);
@@ -532,11 +533,7 @@ fn reconnect_delays_against_a_kicking_broker_grow_to_their_maximum_and_stay() {
             "gap {retry} was {gap:?}, below half its backoff step {step:?}: {gaps:?}"
         );
     }
-    // Uncapped, the nine delays would add up to at least 25.5 s; capped at
-    // 400 ms they take about 3 s plus connection set-up.
-    let total: Duration = gaps.iter().sum();
-    assert!(
-        total < Duration::from_secs(20),
-        "the delays did not stop at their maximum: {gaps:?}"
-    );
+    // That the steps stop growing at the maximum is the pure function's
+    // (backoff.rs, delays_double_within_the_upper_half_and_stop_at_the_cap):
+    // an upper bound here would be a wall-clock assertion on a shared machine.
 }
