@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Standalone header check (ctest header_standalone_c / header_standalone_cxx):
-# a translation unit that only includes resmgr.h (twice, to exercise the
-# include guard) must compile with the strictest portable flags:
+# a translation unit that only includes resmgr.h and resmgr_port.h (each
+# twice, to exercise the include guards) must compile with the strictest portable flags:
 #   c:   gcc -std=c99   -Wall -Wextra -Werror -pedantic-errors
 #   cxx: g++ -std=c++11 -Wall -Wextra -Werror -pedantic-errors
 # The compilers can be overridden with RESMGR_HEADER_CC / RESMGR_HEADER_CXX.
@@ -21,7 +21,7 @@ case $lang in
 esac
 flags+=(-Wall -Wextra -Werror -pedantic-errors)
 
-printf '#include "resmgr.h"\n#include "resmgr.h"\n' >"$src"
+printf '#include "resmgr.h"\n#include "resmgr.h"\n#include "resmgr_port.h"\n#include "resmgr_port.h"\n' >"$src"
 echo "${compiler[*]} ${flags[*]} -I include -c $(basename "$src")"
 "${compiler[@]}" "${flags[@]}" -I "$root/include" -c "$src" -o "$work/standalone.o"
 echo "header_standalone_$lang: ok"

@@ -26,7 +26,7 @@ config_args=()
 [ -n "$config" ] && config_args=(--config "$config")
 "$cmake" --install "$build_dir" --prefix "$prefix" "${config_args[@]}"
 
-for f in "$libdir/libresmgr.a" include/resmgr.h \
+for f in "$libdir/libresmgr.a" include/resmgr.h include/resmgr_port.h \
          "$libdir/cmake/resmgr/resmgrConfig.cmake" \
          "$libdir/cmake/resmgr/resmgrConfigVersion.cmake" \
          "$libdir/pkgconfig/resmgr.pc"; do
