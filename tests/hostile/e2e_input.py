@@ -560,15 +560,17 @@ def cases(env, run):
         if not (hwm is not None and hwm < 200 * 1024):
             raise H.CheckFailed(f"peak RSS {hwm} KiB")
         # A full task table gives way to the newest push (issue 10), so
-        # flood tasks are still arriving and running when SIGTERM comes: the
-        # one in flight keeps its (empty: the store answers 404) partial and
-        # state for a resume, as any interrupted download does. At most one
-        # such pair, nothing in it.
+        # flood tasks are still arriving and running while the flood goes on:
+        # a download cut short (SIGTERM, or its task replaced) keeps its
+        # partial and state for a resume, as any interrupted download does.
+        # What may be left: pairs of flood names only, every partial empty
+        # (the store answers 404). docs/RELIABILITY.md records that such
+        # empty pairs of tasks that are gone are not cleaned up.
         leftover = sorted(n for n in os.listdir(dl) if re.fullmatch(r"\.f\d{5}\.bin\.resmgr-(part|state)", n))
-        if len({n.split(".resmgr-")[0] for n in leftover}) > 1:
-            raise H.CheckFailed(f"partials of more than one interrupted task: {leftover}")
         if any(n.endswith("-part") and os.path.getsize(os.path.join(dl, n)) != 0 for n in leftover):
             raise H.CheckFailed(f"a partial of a 404 task holds bytes: {leftover}")
+        if len(leftover) > 2 * 64:
+            raise H.CheckFailed(f"{len(leftover)} files of interrupted tasks, more than the task table holds")
         only_outside_untouched(root, {"after.bin": OBJ, **{n: None for n in leftover}})
         return (
             f"10,000 pushes sent in {sent_in:.2f}s; device alive; {len(fails)} of them handled (404 -> fail -2 file_not_exist), "
