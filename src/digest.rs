@@ -7,12 +7,9 @@ use std::io::Read;
 use std::path::Path;
 
 use base64::Engine as _;
-
-use self::rfc1321::Md5;
+use md5::Digest as _;
 
 use crate::error::{Error, ErrorKind, Result};
-
-mod rfc1321;
 
 /// A 16-byte MD5 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,10 +100,13 @@ fn hex_value(c: u8) -> Option<u8> {
     }
 }
 
-/// A streaming MD5: feed bytes in any pieces, read the digest at the end.
+/// A streaming MD5 (the md-5 crate): feed bytes in any pieces, read the
+/// digest at the end.
 #[derive(Clone, Default)]
 pub struct Md5Hasher {
-    inner: Md5,
+    inner: md5::Md5,
+    /// Bytes hashed so far: md-5 keeps its count private.
+    len: u64,
 }
 
 impl Md5Hasher {
@@ -118,26 +118,27 @@ impl Md5Hasher {
     /// Adds `data` to the hashed stream.
     pub fn update(&mut self, data: &[u8]) {
         self.inner.update(data);
+        self.len = self.len.wrapping_add(data.len() as u64);
     }
 
     /// How many bytes have been hashed.
     pub fn len(&self) -> u64 {
-        self.inner.len()
+        self.len
     }
 
     /// True when no bytes have been hashed.
     pub fn is_empty(&self) -> bool {
-        self.inner.len() == 0
+        self.len == 0
     }
 
     /// The digest of everything hashed so far; the hasher starts over.
     pub fn finish_reset(&mut self) -> Md5Digest {
-        Md5Digest(self.inner.finalize_reset())
+        core::mem::take(self).finish()
     }
 
     /// The digest of everything hashed.
     pub fn finish(self) -> Md5Digest {
-        Md5Digest(self.inner.finalize())
+        Md5Digest(self.inner.finalize().into())
     }
 }
 
@@ -197,6 +198,57 @@ mod tests {
         }
         assert_eq!(h.len(), data.len() as u64);
         assert_eq!(h.finish(), md5_of(&data));
+    }
+
+    #[test]
+    fn rfc_1321_test_suite() {
+        let suite: [(&[u8], &str); 7] = [
+            (b"", "d41d8cd98f00b204e9800998ecf8427e"),
+            (b"a", "0cc175b9c0f1b6a831c399e269772661"),
+            (b"abc", "900150983cd24fb0d6963f7d28e17f72"),
+            (b"message digest", "f96b697d7cb7938d525a2f31aaf161d0"),
+            (
+                b"abcdefghijklmnopqrstuvwxyz",
+                "c3fcd3d76192e4007dfb496cca67e13b",
+            ),
+            (
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+                "d174ab98d277d9f5a5611c2c9f419d9f",
+            ),
+            (
+                b"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+                "57edf4a22be3c955ac49da2e2107b67a",
+            ),
+        ];
+        for (input, want) in suite {
+            assert_eq!(
+                md5_of(input).to_hex(),
+                want,
+                "MD5 of {:?}",
+                String::from_utf8_lossy(input)
+            );
+        }
+    }
+
+    /// Every length around the padding boundaries (55/56/63/64 mod 64), fed
+    /// in pieces of every awkward size: the same digest and length as in
+    /// one piece.
+    #[test]
+    fn pieces_equal_one_shot_at_every_boundary_and_split() {
+        let data: Vec<u8> = (0..1200u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        for len in (0..300).chain(1000..1200) {
+            let want = md5_of(&data[..len]);
+            for piece in [1usize, 3, 55, 56, 63, 64, 65, 127, 128, 1200] {
+                let mut h = Md5Hasher::new();
+                for chunk in data[..len].chunks(piece) {
+                    h.update(chunk);
+                }
+                assert_eq!(h.len(), len as u64);
+                assert_eq!(h.finish(), want, "length {len}, pieces of {piece}");
+            }
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! resmgr's own MD5 (src/digest/rfc1321.rs) against the md-5 crate: the
-//! same bytes, fed to ours in pieces whose sizes the input chooses, must
-//! give the same digest as md-5 given them at once.
+//! resmgr's streaming hasher (`Md5Hasher`, md-5 underneath, with its own
+//! byte count): the same bytes, fed in pieces whose sizes the input
+//! chooses, must give the same digest and length as md-5 given them at
+//! once.
 //!
 //! Input: the first byte says how many piece sizes follow (up to 16, one
 //! byte each, 0 meaning 64); the rest is the data, fed in those sizes in
