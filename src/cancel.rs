@@ -5,8 +5,10 @@
 //! that shuts its connection down), so a cancel takes effect at once rather
 //! than after the next timeout.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use crate::port::Mutex;
+use crate::prelude::*;
 
 type Hook = Box<dyn FnOnce() + Send>;
 
@@ -17,8 +19,8 @@ pub struct CancelToken {
     hook: Mutex<Option<Hook>>,
 }
 
-impl std::fmt::Debug for CancelToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl core::fmt::Debug for CancelToken {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CancelToken")
             .field("cancelled", &self.is_cancelled())
             .finish()
@@ -34,7 +36,7 @@ impl CancelToken {
     /// Cancels, and runs the interrupt hook if one is set.
     pub fn cancel(&self) {
         self.cancelled.store(true, Ordering::SeqCst);
-        let hook = self.hook.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let hook = self.hook.lock().take();
         if let Some(hook) = hook {
             hook();
         }
@@ -48,11 +50,11 @@ impl CancelToken {
     /// Sets the hook that interrupts blocked I/O, replacing any earlier one.
     /// Runs it at once if the token is already cancelled.
     pub fn set_interrupt(&self, hook: impl FnOnce() + Send + 'static) {
-        *self.hook.lock().unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+        *self.hook.lock() = Some(Box::new(hook));
         // A cancel that raced with the line above either took the hook (and
         // ran it) or left it for this check.
         if self.is_cancelled() {
-            let hook = self.hook.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let hook = self.hook.lock().take();
             if let Some(hook) = hook {
                 hook();
             }
@@ -61,7 +63,7 @@ impl CancelToken {
 
     /// Removes the hook (the I/O it would interrupt is over).
     pub fn clear_interrupt(&self) {
-        self.hook.lock().unwrap_or_else(|e| e.into_inner()).take();
+        self.hook.lock().take();
     }
 }
 

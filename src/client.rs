@@ -1,21 +1,24 @@
 //! The sans-IO client: the device's upload and download tasks, keyed by
 //! name, driven by calls from the application and by down messages.
 //!
-//! It owns no socket, no thread and no clock. Messages to publish go out
-//! through [`ClientIo::publish`]; everything the application must know comes
-//! out through [`ClientIo::event`]. Both are called with no internal lock
-//! held, so they may call back into the client.
+//! It owns no socket, no thread and no clock, never blocks (but for the
+//! moment its table's lock is held for a map operation) and never reads a
+//! file: it builds without `std`. Messages to publish go out through
+//! [`ClientIo::publish`]; everything the application must know comes out
+//! through [`ClientIo::event`]; time comes in as milliseconds. All of
+//! `ClientIo` is called with no internal lock held, so it may call back
+//! into the client. What waits (for a URL) or reads files (to hash one) is
+//! in the `std` layer, `crate::device`.
 
-use std::collections::{HashMap, VecDeque};
-use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 
 use crate::cancel::CancelToken;
-use crate::digest::{md5_file, Md5Digest};
+use crate::digest::Md5Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{MAX_PENDING_ACKS, MAX_TASKS};
+use crate::port::{Mutex, MutexGuard};
+use crate::prelude::*;
 use crate::progress::{percent, ProgressPolicy, Throttle};
 use crate::protocol::up::{self, Report};
 use crate::protocol::{
@@ -28,22 +31,31 @@ pub trait ClientIo: Send + Sync {
     /// Publishes `payload` on `topic` (always the device's up topic).
     /// An `Err` carries the reason, which becomes part of the error the
     /// operation returns.
-    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> std::result::Result<(), String>;
+    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> core::result::Result<(), String>;
 
     /// Tells the application something happened. Called on the thread that
     /// made the call which caused it (usually the one feeding down messages).
     fn event(&self, event: &Event<'_>);
+
+    /// A task may have got its URL or ended: whoever waits for one (the
+    /// `std` layer's `device::TaskSignal`) looks again. Called after each
+    /// down message and each report that ends a task. Nothing by default.
+    fn task_changed(&self) {}
 }
 
 /// Lets one transport be shared, e.g. with the thread that owns the MQTT
 /// connection.
-impl<T: ClientIo + ?Sized> ClientIo for std::sync::Arc<T> {
-    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> std::result::Result<(), String> {
+impl<T: ClientIo + ?Sized> ClientIo for Arc<T> {
+    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> core::result::Result<(), String> {
         (**self).publish(topic, payload, qos)
     }
 
     fn event(&self, event: &Event<'_>) {
         (**self).event(event)
+    }
+
+    fn task_changed(&self) {
+        (**self).task_changed()
     }
 }
 
@@ -243,7 +255,9 @@ impl Task {
 
 #[derive(Default)]
 struct Tasks {
-    by_name: HashMap<String, Task>,
+    /// A B-tree rather than a hash map: at most 64 entries, and no random
+    /// seed to find on a microcontroller.
+    by_name: BTreeMap<String, Task>,
     /// Names of progress reports sent and not yet acknowledged, oldest
     /// first. Acks carry no name; they are matched to reports in order.
     pending_acks: VecDeque<String>,
@@ -282,12 +296,6 @@ pub struct Client<Io> {
     topics: Topics,
     io: Io,
     state: Mutex<State>,
-    /// Signalled whenever a task gets a URL or ends, for [`Client::wait_for_url`].
-    changed: Condvar,
-    /// Threads in [`Client::wait_for_url`]. Waking a condition variable is
-    /// a system call even when nobody waits; this keeps it off the path of
-    /// every down message.
-    waiters: AtomicUsize,
 }
 
 /// An event to emit once the lock is released, owning what it refers to.
@@ -311,8 +319,6 @@ impl<Io: ClientIo> Client<Io> {
             topics: Topics::new(product_id, device_name)?,
             io,
             state: Mutex::new(State::default()),
-            changed: Condvar::new(),
-            waiters: AtomicUsize::new(0),
         })
     }
 
@@ -326,16 +332,8 @@ impl<Io: ClientIo> Client<Io> {
         &self.io
     }
 
-    fn notify_waiters(&self) {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
-            self.changed.notify_all();
-        }
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
-        // No code panics while holding the lock, but a poisoned table is
-        // still consistent: every update is a single map operation.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock()
     }
 
     fn publish(&self, what: &str, message: &UpMessage) -> Result<()> {
@@ -401,36 +399,6 @@ impl<Io: ClientIo> Client<Io> {
             })
     }
 
-    /// Hashes the file at `path` (streaming) and creates its upload task,
-    /// named `name` or, when `None`, after the file's base name. Returns the
-    /// name, size and MD5 used.
-    pub fn create_upload_task_from_file(
-        &self,
-        path: &Path,
-        name: Option<&str>,
-    ) -> Result<(String, u64, Md5Digest)> {
-        let name = match name {
-            Some(n) => n.to_owned(),
-            None => path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .ok_or_else(|| {
-                    Error::new(
-                        ErrorKind::InvalidName,
-                        format!(
-                            "'{}' has no UTF-8 file name to use as the resource name",
-                            path.display()
-                        ),
-                    )
-                })?
-                .to_owned(),
-        };
-        crate::protocol::fields::check_name(&name)?;
-        let (size, md5) = md5_file(path)?;
-        self.create_upload_task(&name, size, md5)?;
-        Ok((name, size, md5))
-    }
-
     /// Asks the platform for the device's download task
     /// (`get_download_task`). The answer arrives as [`Event::DownloadTask`]
     /// or [`Event::NoDownloadTask`].
@@ -450,48 +418,6 @@ impl<Io: ClientIo> Client<Io> {
     pub fn task(&self, direction: Direction, name: &str) -> Option<TaskInfo> {
         let mut state = self.lock();
         state.tasks(direction).by_name.get(name).map(Task::info)
-    }
-
-    /// Blocks until the task has a URL (returns it), ends (rejected by the
-    /// platform: [`ErrorKind::NoTask`]) or `timeout` passes
-    /// ([`ErrorKind::Timeout`]). The only blocking call of the client, for
-    /// applications that run a transfer on the thread that asked for it.
-    pub fn wait_for_url(
-        &self,
-        direction: Direction,
-        name: &str,
-        timeout: Duration,
-    ) -> Result<TaskInfo> {
-        let deadline = Instant::now() + timeout;
-        let mut state = self.lock();
-        // Counted while holding the lock, before the first look at the
-        // state: a change made after that look is always notified.
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let _counted = Uncount(&self.waiters);
-        loop {
-            match state.tasks(direction).by_name.get(name) {
-                None => return Err(no_task(direction, name)),
-                Some(t) if t.url.is_some() => return Ok(t.info()),
-                Some(_) => {}
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no URL for {} task '{}' within {} ms",
-                        direction.as_str(),
-                        name.escape_debug(),
-                        timeout.as_millis()
-                    ),
-                ));
-            }
-            state = self
-                .changed
-                .wait_timeout(state, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
     }
 
     /// Cancels the running transfer of a task, from any thread. The
@@ -588,12 +514,13 @@ impl<Io: ClientIo> Client<Io> {
                 task.cancel.cancel();
             }
             // Whoever waits for this task's URL learns it ended.
-            self.notify_waiters();
+            self.io.task_changed();
         }
         Ok(())
     }
 
-    /// Tells the client `bytes_done` of the task's bytes are transferred;
+    /// Tells the client `bytes_done` of the task's bytes are transferred at
+    /// `now_ms` (milliseconds of a monotonic clock: `crate::port::now_ms`);
     /// publishes an in-progress report when the progress policy says it is
     /// worth it. Returns whether a report was published.
     pub fn track_progress(
@@ -601,9 +528,9 @@ impl<Io: ClientIo> Client<Io> {
         direction: Direction,
         name: &str,
         bytes_done: u64,
-        now: Instant,
+        now_ms: u64,
     ) -> Result<bool> {
-        self.track(direction, name, None, bytes_done, now)
+        self.track(direction, name, None, bytes_done, now_ms)
     }
 
     /// As [`track_progress`](Self::track_progress), for task `id` only: a
@@ -614,9 +541,9 @@ impl<Io: ClientIo> Client<Io> {
         name: &str,
         id: u64,
         bytes_done: u64,
-        now: Instant,
+        now_ms: u64,
     ) -> Result<bool> {
-        self.track(direction, name, Some(id), bytes_done, now)
+        self.track(direction, name, Some(id), bytes_done, now_ms)
     }
 
     fn track(
@@ -625,7 +552,7 @@ impl<Io: ClientIo> Client<Io> {
         name: &str,
         own: Option<u64>,
         bytes_done: u64,
-        now: Instant,
+        now_ms: u64,
     ) -> Result<bool> {
         let (pct, before) = {
             let mut state = self.lock();
@@ -647,7 +574,7 @@ impl<Io: ClientIo> Client<Io> {
             }
             let pct = percent(bytes_done, task.size);
             let before = task.throttle;
-            if !task.throttle.admit(pct, now, &policy) {
+            if !task.throttle.admit(pct, now_ms, &policy) {
                 return Ok(false);
             }
             push_pending(&mut tasks.pending_acks, name);
@@ -732,7 +659,7 @@ impl<Io: ClientIo> Client<Io> {
                 Pending::None
             }
         };
-        self.notify_waiters();
+        self.io.task_changed();
         match pending {
             Pending::None => {}
             Pending::Unmatched(message_type, name, detail) => {
@@ -899,7 +826,7 @@ impl<Io: ClientIo> Client<Io> {
                     // Same name, new content: the platform replaced the
                     // resource. The new task supersedes the old one, whose
                     // transfer (if one runs) is cancelled.
-                    let old = std::mem::replace(t, Task::new(id, r.size, r.md5, Some(&r.url)));
+                    let old = core::mem::replace(t, Task::new(id, r.size, r.md5, Some(&r.url)));
                     (false, Some(old))
                 }
                 None => {
@@ -992,7 +919,7 @@ impl<Io: ClientIo> Client<Io> {
 
 /// The name of the oldest task for which no progress was tracked or
 /// reported.
-fn oldest_unstarted(tasks: &HashMap<String, Task>) -> Option<String> {
+fn oldest_unstarted(tasks: &BTreeMap<String, Task>) -> Option<String> {
     tasks
         .iter()
         .filter(|(_, t)| !t.started)
@@ -1006,15 +933,6 @@ fn oldest_unstarted(tasks: &HashMap<String, Task>) -> Option<String> {
 fn stop_transfer(task: Option<Task>) {
     if let Some(task) = task {
         task.cancel.cancel();
-    }
-}
-
-/// Takes a waiter off the count however `wait_for_url` returns.
-struct Uncount<'a>(&'a AtomicUsize);
-
-impl Drop for Uncount<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -1034,7 +952,7 @@ fn message_name(direction: Direction) -> &'static str {
     }
 }
 
-fn no_task(direction: Direction, name: &str) -> Error {
+pub(crate) fn no_task(direction: Direction, name: &str) -> Error {
     Error::new(
         ErrorKind::NoTask,
         format!(

@@ -2,14 +2,13 @@
 //! hex characters in JSON (`md5sum`) and base64 of the 16 raw bytes in the
 //! HTTP `Content-MD5` header.
 
-use std::fmt;
-use std::io::Read;
-use std::path::Path;
+use core::fmt;
 
 use base64::Engine as _;
 use md5::Digest as _;
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::prelude::*;
 
 /// A 16-byte MD5 digest.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -142,33 +141,6 @@ impl Md5Hasher {
     }
 }
 
-/// Size of the buffer used to stream files through the hasher.
-const FILE_CHUNK: usize = 64 * 1024;
-
-/// Hashes a whole file in constant memory; returns its size and digest.
-pub fn md5_file(path: &Path) -> Result<(u64, Md5Digest)> {
-    let mut file = std::fs::File::open(path).map_err(|e| io_error("open", path, &e))?;
-    let mut hasher = Md5Hasher::new();
-    let mut buf = vec![0u8; FILE_CHUNK];
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io_error("read", path, &e)),
-        };
-        hasher.update(&buf[..n]);
-    }
-    Ok((hasher.len(), hasher.finish()))
-}
-
-pub(crate) fn io_error(action: &str, path: &Path, e: &std::io::Error) -> Error {
-    Error::new(
-        ErrorKind::Io,
-        format!("cannot {action} '{}': {e}", path.display()),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -283,20 +255,5 @@ mod tests {
         assert_eq!(h.finish_reset(), md5_of(b"abc"));
         assert!(h.is_empty());
         assert_eq!(h.finish(), md5_of(b""));
-    }
-
-    #[test]
-    fn md5_file_hashes_the_whole_file_and_names_missing_ones() {
-        let dir = std::env::temp_dir().join(format!("resmgr-digest-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("data.bin");
-        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::write(&path, &data).unwrap();
-        assert_eq!(md5_file(&path).unwrap(), (data.len() as u64, md5_of(&data)));
-        let missing = dir.join("missing.bin");
-        let e = md5_file(&missing).unwrap_err();
-        assert_eq!(e.kind(), ErrorKind::Io);
-        assert!(e.message().contains("missing.bin"), "{}", e.message());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -1,7 +1,9 @@
 //! The library's error type: a kind a program can branch on, and a message a
 //! person can act on.
 
-use std::fmt;
+use core::fmt;
+
+use crate::prelude::*;
 
 /// What went wrong, coarsely enough to branch on. Each kind has a fixed
 /// status number in the C API (see `ffi::status`).
@@ -139,7 +141,7 @@ impl fmt::Display for Error {
     }
 }
 
-impl std::error::Error for Error {}
+impl core::error::Error for Error {}
 
 /// Result with the library's [`Error`].
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T> = core::result::Result<T, Error>;

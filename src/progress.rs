@@ -6,7 +6,7 @@
 //! interval has passed since the last report. The same percent is never
 //! sent twice in a row.
 
-use std::time::{Duration, Instant};
+use core::time::Duration;
 
 /// When an in-progress report is worth sending.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,24 +41,26 @@ pub fn percent(done: u64, size: u64) -> u8 {
 /// What one task has reported so far.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Throttle {
-    last: Option<(u8, Instant)>,
+    /// The last percent reported and when, in the caller's milliseconds.
+    last: Option<(u8, u64)>,
 }
 
 impl Throttle {
-    /// Decides whether `percent` at `now` should be reported and, if so,
-    /// records it as reported.
-    pub fn admit(&mut self, percent: u8, now: Instant, policy: &ProgressPolicy) -> bool {
+    /// Decides whether `percent` at `now_ms` (milliseconds of any
+    /// monotonic clock; the core reads none) should be reported and, if
+    /// so, records it as reported.
+    pub fn admit(&mut self, percent: u8, now_ms: u64, policy: &ProgressPolicy) -> bool {
         let send = match self.last {
             None => true,
             Some((last, _)) if last == percent => false,
             Some(_) if percent == 100 => true,
             Some((last, at)) => {
                 last.abs_diff(percent) >= policy.min_step.max(1)
-                    && now.saturating_duration_since(at) >= policy.min_interval
+                    && u128::from(now_ms.saturating_sub(at)) >= policy.min_interval.as_millis()
             }
         };
         if send {
-            self.last = Some((percent, now));
+            self.last = Some((percent, now_ms));
         }
         send
     }
@@ -79,7 +81,9 @@ impl Throttle {
 mod tests {
     use super::*;
 
-    const SEC: Duration = Duration::from_secs(1);
+    const SEC: u64 = 1000;
+    /// Any start: the clock's epoch does not matter.
+    const T0: u64 = 123_456;
 
     #[test]
     fn percent_is_rounded_down_and_exact_for_huge_sizes() {
@@ -102,7 +106,7 @@ mod tests {
     #[test]
     fn first_report_always_goes_out() {
         let mut t = Throttle::default();
-        assert!(t.admit(37, Instant::now(), &ProgressPolicy::default()));
+        assert!(t.admit(37, T0, &ProgressPolicy::default()));
         assert_eq!(t.last_percent(), Some(37));
     }
 
@@ -113,7 +117,7 @@ mod tests {
             min_step: 1,
         };
         let mut t = Throttle::default();
-        let t0 = Instant::now();
+        let t0 = T0;
         assert!(t.admit(5, t0, &p));
         assert!(!t.admit(5, t0 + 10 * SEC, &p));
         assert!(t.admit(100, t0, &p));
@@ -123,11 +127,11 @@ mod tests {
     #[test]
     fn reports_wait_for_both_the_interval_and_the_step() {
         let p = ProgressPolicy {
-            min_interval: SEC,
+            min_interval: Duration::from_secs(1),
             min_step: 10,
         };
         let mut t = Throttle::default();
-        let t0 = Instant::now();
+        let t0 = T0;
         assert!(t.admit(0, t0, &p));
         assert!(!t.admit(50, t0 + SEC / 2, &p), "too soon");
         assert!(!t.admit(9, t0 + 2 * SEC, &p), "too small a step");
@@ -141,11 +145,11 @@ mod tests {
     #[test]
     fn hundred_percent_goes_out_at_once() {
         let p = ProgressPolicy {
-            min_interval: 60 * SEC,
+            min_interval: Duration::from_secs(60),
             min_step: 50,
         };
         let mut t = Throttle::default();
-        let t0 = Instant::now();
+        let t0 = T0;
         assert!(t.admit(99, t0, &p));
         assert!(t.admit(100, t0, &p));
     }
@@ -155,8 +159,8 @@ mod tests {
         let p = ProgressPolicy::default();
         let mut t = Throttle::default();
         let before = t;
-        assert!(t.admit(3, Instant::now(), &p));
+        assert!(t.admit(3, T0, &p));
         t.revert(before);
-        assert!(t.admit(3, Instant::now(), &p));
+        assert!(t.admit(3, T0, &p));
     }
 }

@@ -3,7 +3,7 @@
 //! and which events it raised.
 
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use resmgr::client::TaskView;
 use resmgr::progress::ProgressPolicy;
@@ -347,7 +347,7 @@ fn a_full_table_drops_its_oldest_unstarted_task_for_a_new_push() {
     }
     // f0 is being transferred (its progress is tracked), f1 only reported
     // on: both have started; f2 is the oldest that has not.
-    c.track_progress(Direction::Download, "f0", 1, Instant::now())
+    c.track_progress(Direction::Download, "f0", 1, resmgr::port::now_ms())
         .unwrap();
     c.report_progress(Direction::Download, "f1", &Report::in_progress(0))
         .unwrap();
@@ -373,10 +373,15 @@ fn a_full_table_drops_its_oldest_unstarted_task_for_a_new_push() {
 
     // Once every task has started, a new push is refused as before.
     for i in 3..resmgr::limits::MAX_TASKS {
-        c.track_progress(Direction::Download, &format!("f{i}"), 0, Instant::now())
-            .unwrap();
+        c.track_progress(
+            Direction::Download,
+            &format!("f{i}"),
+            0,
+            resmgr::port::now_ms(),
+        )
+        .unwrap();
     }
-    c.track_progress(Direction::Download, "new", 0, Instant::now())
+    c.track_progress(Direction::Download, "new", 0, resmgr::port::now_ms())
         .unwrap();
     events(&rec);
     let e = feed(&c, download("download", "one-too-many", MD5, URL)).unwrap_err();
@@ -477,8 +482,8 @@ fn tracked_progress_is_throttled_by_step_and_interval() {
     });
     c.create_upload_task("zxc", 1000, md5()).unwrap();
     published(&rec);
-    let t0 = Instant::now();
-    let s = Duration::from_secs(1);
+    let t0 = resmgr::port::now_ms();
+    let s = 1000;
     let steps = [
         (0, t0, true),
         (100, t0, false),         // too soon
@@ -511,7 +516,7 @@ fn tracked_progress_is_throttled_by_step_and_interval() {
 #[test]
 fn tracked_progress_checks_the_task_and_its_size() {
     let (c, _rec) = setup();
-    let now = Instant::now();
+    let now = resmgr::port::now_ms();
     assert_eq!(
         c.track_progress(Direction::Upload, "none", 0, now)
             .unwrap_err()
@@ -540,7 +545,7 @@ fn tracked_progress_checks_the_task_and_its_size() {
 fn a_report_that_could_not_be_published_is_retried_by_the_next_call() {
     let (c, rec) = setup();
     c.create_upload_task("zxc", 100, md5()).unwrap();
-    let now = Instant::now();
+    let now = resmgr::port::now_ms();
     *rec.fail_publish.lock().unwrap() = true;
     assert_eq!(
         c.track_progress(Direction::Upload, "zxc", 30, now)
@@ -587,7 +592,7 @@ fn callbacks_may_call_back_into_the_client() {
     *rec.on_event.lock().unwrap() = Some(Box::new(|client, event| {
         if let Event::UploadUrl(t) = event {
             assert!(client
-                .track_progress(Direction::Upload, t.name, 0, Instant::now())
+                .track_progress(Direction::Upload, t.name, 0, resmgr::port::now_ms())
                 .unwrap());
         }
     }));
@@ -615,7 +620,7 @@ fn many_threads_share_one_client() {
                         Direction::Upload,
                         &name,
                         (i % 101) as u64,
-                        Instant::now(),
+                        resmgr::port::now_ms(),
                     );
                     let _ = feed(&c, upload_rsp(&name, 100, URL));
                     let _ = feed(

@@ -446,7 +446,7 @@ fn a_flood_of_10000_pushes_stays_bounded_and_the_client_recovers() {
     // Once all of them have started, a push is refused...
     for i in kept..10_000 {
         client
-            .track_progress(Direction::Download, &name(i), 0, std::time::Instant::now())
+            .track_progress(Direction::Download, &name(i), 0, resmgr::port::now_ms())
             .unwrap();
     }
     let payload = task_json("refused.bin", "3", MD5, "http://127.0.0.1:9/x");

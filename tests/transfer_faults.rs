@@ -364,7 +364,8 @@ fn upload_sends_exact_length_base64_md5_and_exactly_the_files_bytes() {
     let content = data(200 * 1024 + 5, 21);
     std::fs::write(&path, &content).unwrap();
     let (client, rec) = client();
-    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    let (name, size, md5) =
+        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
     give_upload_url(
         &client,
         &name,
@@ -505,7 +506,8 @@ fn changed_after_hashing(change: fn(&Path)) {
     let path = dir.path().join("data.bin");
     std::fs::write(&path, data(300 * 1024, 24)).unwrap();
     let (client, rec) = client();
-    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    let (name, size, md5) =
+        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
     give_upload_url(&client, &name, size, md5, &server.url("/b/data.bin"));
     change(&path);
 
@@ -817,7 +819,8 @@ fn a_zero_byte_file_uploads_with_content_length_0() {
     let path = dir.path().join("empty.txt");
     std::fs::write(&path, b"").unwrap();
     let (client, rec) = client();
-    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    let (name, size, md5) =
+        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
     assert_eq!(md5.to_hex(), "d41d8cd98f00b204e9800998ecf8427e");
     give_upload_url(&client, &name, size, md5, &server.url("/b/empty.txt"));
 

@@ -39,7 +39,8 @@ fn upload_stores_exactly_the_file_and_reports_uploading_then_done() {
     let content = data(300 * 1024 + 123, 1);
     std::fs::write(&path, &content).unwrap();
     let (client, rec) = client();
-    let (name, size, md5) = client.create_upload_task_from_file(&path, None).unwrap();
+    let (name, size, md5) =
+        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
     assert_eq!(
         (name.as_str(), size, md5),
         ("log.bin", content.len() as u64, md5_of(&content))

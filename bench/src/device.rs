@@ -118,7 +118,7 @@ fn report(client: &Client<NullIo>, fields: &[(&str, f64)], callbacks: u64) {
 pub fn md5(args: &[String]) -> Result<(), String> {
     let path = args.first().ok_or("md5 FILE")?;
     let (_, digest) =
-        resmgr::digest::md5_file(path.as_ref()).map_err(|e| e.message().to_owned())?;
+        resmgr::device::md5_file(path.as_ref()).map_err(|e| e.message().to_owned())?;
     println!("{digest}");
     Ok(())
 }
@@ -130,9 +130,9 @@ pub fn device_upload(args: &[String]) -> Result<(), String> {
     let path = o.file.clone().ok_or("--file is required")?;
     let client = client(&o);
     let start = Instant::now();
-    let (name, size, md5) = client
-        .create_upload_task_from_file(&path, Some(&o.name))
-        .map_err(|e| e.message().to_owned())?;
+    let (name, size, md5) =
+        resmgr::device::create_upload_task_from_file(&client, &path, Some(&o.name))
+            .map_err(|e| e.message().to_owned())?;
     let hashed = start.elapsed().as_secs_f64();
     let answer = serde_json::json!({
         "type": "create_upload_task_rsp",

@@ -142,11 +142,16 @@ struct DeviceIo {
     publisher: Arc<MqttPublisher>,
     seen: Mutex<Seen>,
     changed: Condvar,
+    tasks: resmgr::device::TaskSignal,
 }
 
 impl ClientIo for DeviceIo {
     fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> Result<(), String> {
         self.publisher.publish(topic, payload, qos)
+    }
+
+    fn task_changed(&self) {
+        self.tasks.notify();
     }
 
     fn event(&self, event: &Event<'_>) {
@@ -212,6 +217,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
             publisher: publisher.clone(),
             seen: Mutex::default(),
             changed: Condvar::new(),
+            tasks: Default::default(),
         };
         let name = device_name(i);
         let client = Arc::new(Client::new(PRODUCT, &name, io).map_err(|e| e.message().to_owned())?);
@@ -262,8 +268,9 @@ pub fn main(args: &[String]) -> Result<(), String> {
                 let file = files.join(format!("up-{i}.bin"));
                 let name = format!("up-{i}.bin");
                 let r = (|| {
-                    client.create_upload_task_from_file(&file, Some(&name))?;
-                    client.wait_for_url(Direction::Upload, &name, limit)?;
+                    resmgr::device::create_upload_task_from_file(client, &file, Some(&name))?;
+                    let tasks = &client.io().tasks;
+                    resmgr::device::wait_for_url(client, tasks, Direction::Upload, &name, limit)?;
                     let mut f = std::fs::File::open(&file)
                         .map_err(|e| resmgr::Error::new(resmgr::ErrorKind::Io, e.to_string()))?;
                     upload(client, &name, &mut f, config, None)

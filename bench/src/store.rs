@@ -26,11 +26,15 @@ pub struct UrlIo {
     publisher: Arc<MqttPublisher>,
     state: Mutex<(bool, Option<String>)>,
     changed: Condvar,
+    tasks: resmgr::device::TaskSignal,
 }
 
 impl ClientIo for UrlIo {
     fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> Result<(), String> {
         self.publisher.publish(topic, payload, qos)
+    }
+    fn task_changed(&self) {
+        self.tasks.notify();
     }
     fn event(&self, event: &Event<'_>) {
         let mut s = self.state.lock().unwrap();
@@ -136,13 +140,15 @@ impl Store {
             Store::S3(s3) => Ok(s3.presign("PUT", "bench-up", name)),
             Store::Platform { client, .. } => {
                 let (size, md5) =
-                    resmgr::digest::md5_file(file).map_err(|e| e.message().to_owned())?;
+                    resmgr::device::md5_file(file).map_err(|e| e.message().to_owned())?;
                 client
                     .create_upload_task(name, size, md5)
                     .map_err(|e| e.message().to_owned())?;
-                let task = client
-                    .wait_for_url(Direction::Upload, name, Duration::from_secs(30))
-                    .map_err(|e| e.message().to_owned())?;
+                let tasks = &client.io().tasks;
+                let limit = Duration::from_secs(30);
+                let task =
+                    resmgr::device::wait_for_url(client, tasks, Direction::Upload, name, limit)
+                        .map_err(|e| e.message().to_owned())?;
                 task.url.ok_or_else(|| "no URL".into())
             }
         }
@@ -175,7 +181,7 @@ impl Store {
         name: &str,
         file: &Path,
     ) -> Result<(String, u64, String, Option<PathBuf>), String> {
-        let (size, md5) = resmgr::digest::md5_file(file).map_err(|e| e.message().to_owned())?;
+        let (size, md5) = resmgr::device::md5_file(file).map_err(|e| e.message().to_owned())?;
         match self {
             Store::S3(s3) => {
                 let dest = s3.object_path("bench-down", name);

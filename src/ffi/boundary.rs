@@ -2,26 +2,36 @@
 //! error values, errors become status codes plus the thread's last error,
 //! and raw arguments become checked Rust references.
 
-use std::ffi::{c_char, CStr};
-use std::panic::{catch_unwind, AssertUnwindSafe};
-
 use super::status::{clear_last_error, resmgr_status, set_last_error};
 use crate::error::{Error, ErrorKind, Result};
+use crate::prelude::*;
+use core::ffi::{c_char, CStr};
 
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    let what = payload
-        .downcast_ref::<&str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("unknown panic");
-    format!("internal error (panic): {what}")
+/// Runs `body`; a panic becomes `Err` with its message.
+#[cfg(not(target_os = "none"))]
+fn guarded<R>(body: impl FnOnce() -> R) -> core::result::Result<R, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).map_err(|payload| {
+        let what = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+            .unwrap_or("unknown panic");
+        format!("internal error (panic): {what}")
+    })
+}
+
+/// Without `std` there is no unwinding to catch: a panic goes to the
+/// port's `resmgr_port_panic` (src/port.rs), which never returns.
+#[cfg(target_os = "none")]
+fn guarded<R>(body: impl FnOnce() -> R) -> core::result::Result<R, String> {
+    Ok(body())
 }
 
 /// Runs a fallible body: `Ok` gives `RESMGR_OK` and clears the last error;
 /// `Err` gives its status and records its message; a panic gives
 /// `RESMGR_ERR_PANIC`.
 pub(crate) fn status_call(body: impl FnOnce() -> Result<()>) -> resmgr_status {
-    match catch_unwind(AssertUnwindSafe(body)) {
+    match guarded(body) {
         Ok(Ok(())) => {
             clear_last_error();
             resmgr_status::RESMGR_OK
@@ -30,8 +40,8 @@ pub(crate) fn status_call(body: impl FnOnce() -> Result<()>) -> resmgr_status {
             set_last_error(e.message());
             e.kind().into()
         }
-        Err(payload) => {
-            set_last_error(&panic_message(&*payload));
+        Err(panic) => {
+            set_last_error(&panic);
             resmgr_status::RESMGR_ERR_PANIC
         }
     }
@@ -55,21 +65,21 @@ impl PanicValue for usize {
 
 impl<T> PanicValue for *const T {
     fn on_panic() -> Self {
-        std::ptr::null()
+        core::ptr::null()
     }
 }
 
 impl<T> PanicValue for *mut T {
     fn on_panic() -> Self {
-        std::ptr::null_mut()
+        core::ptr::null_mut()
     }
 }
 
 /// Runs an infallible body; a panic gives [`PanicValue::on_panic`] and
 /// records the last error.
 pub(crate) fn value_call<T: PanicValue>(body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| {
-        set_last_error(&panic_message(&*payload));
+    guarded(body).unwrap_or_else(|panic| {
+        set_last_error(&panic);
         T::on_panic()
     })
 }
@@ -121,7 +131,7 @@ pub(crate) unsafe fn bytes_arg<'a>(p: *const u8, len: usize, what: &str) -> Resu
         return Err(null_arg(what));
     }
     // SAFETY: non-NULL with `len` readable bytes per the contract.
-    Ok(unsafe { std::slice::from_raw_parts(p, len) })
+    Ok(unsafe { core::slice::from_raw_parts(p, len) })
 }
 
 /// A reference to an object the caller owns.

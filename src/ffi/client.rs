@@ -1,21 +1,23 @@
 //! The client handle for C: creation, the operations, and the two
 //! callbacks.
 
-use std::ffi::{c_char, c_int, c_void, CString};
-use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use alloc::ffi::CString;
+use alloc::sync::Arc;
+use core::ffi::{c_char, c_int, c_void};
+use core::sync::atomic::{AtomicBool, Ordering};
+use core::time::Duration;
 
 use super::boundary::{
     bytes_arg, null_arg, opt_str_arg, ref_arg, status_call, str_arg, value_call,
 };
 use super::event::{resmgr_event, with_c_event};
+#[cfg(feature = "std")]
 use super::md5::{fill_digest, resmgr_digest};
 use super::status::resmgr_status;
 use crate::client::{Client, ClientIo, Event};
 use crate::digest::Md5Digest;
 use crate::error::{Error, ErrorKind, Result};
+use crate::prelude::*;
 use crate::progress::ProgressPolicy;
 use crate::protocol::result_code::standard_message;
 use crate::protocol::up::Report;
@@ -95,8 +97,12 @@ pub(crate) struct FfiIo {
     on_event: resmgr_event_fn,
     user: *mut c_void,
     up_topic: CString,
+    /// Wakes `resmgr_client_upload_file` waiting for its URL.
+    #[cfg(feature = "std")]
+    pub(crate) task_signal: crate::device::TaskSignal,
     /// Connection state of the built-in MQTT connection, for waiting on it.
-    pub(crate) link: Arc<(Mutex<bool>, Condvar)>,
+    #[cfg(feature = "mqtt")]
+    pub(crate) link: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     /// Set when resmgr_client_free starts: no event is delivered after it.
     closed: AtomicBool,
 }
@@ -111,7 +117,7 @@ unsafe impl Sync for FfiIo {}
 impl ClientIo for FfiIo {
     // With the mqtt feature off the match has one arm.
     #[allow(clippy::infallible_destructuring_match)]
-    fn publish(&self, _topic: &str, payload: &[u8], qos: Qos) -> std::result::Result<(), String> {
+    fn publish(&self, _topic: &str, payload: &[u8], qos: Qos) -> core::result::Result<(), String> {
         let publish = match &self.publish {
             PublishVia::Callback(f) => f,
             #[cfg(feature = "mqtt")]
@@ -152,11 +158,17 @@ impl ClientIo for FfiIo {
         }
         // After the callback: whoever waits for the connection then finds
         // the application already told.
+        #[cfg(feature = "mqtt")]
         if let Event::Connected | Event::Disconnected { .. } = event {
             let (up, changed) = &*self.link;
             *up.lock().unwrap_or_else(|e| e.into_inner()) = matches!(event, Event::Connected);
             changed.notify_all();
         }
+    }
+
+    fn task_changed(&self) {
+        #[cfg(feature = "std")]
+        self.task_signal.notify();
     }
 }
 
@@ -207,7 +219,10 @@ impl resmgr_client {
             on_event,
             user,
             up_topic: to_c(topics.up()),
-            link: Arc::new((Mutex::new(false), Condvar::new())),
+            #[cfg(feature = "std")]
+            task_signal: Default::default(),
+            #[cfg(feature = "mqtt")]
+            link: Default::default(),
             closed: AtomicBool::new(false),
         };
         Ok(resmgr_client {
@@ -315,7 +330,7 @@ pub unsafe extern "C" fn resmgr_client_up_topic(client: *const resmgr_client) ->
         // SAFETY: per this function's contract.
         match unsafe { client.as_ref() } {
             Some(c) => c.inner.io().up_topic.as_ptr(),
-            None => std::ptr::null(),
+            None => core::ptr::null(),
         }
     })
 }
@@ -333,7 +348,7 @@ pub unsafe extern "C" fn resmgr_client_down_topic(client: *const resmgr_client) 
         // SAFETY: per this function's contract.
         match unsafe { client.as_ref() } {
             Some(c) => c.down_topic.as_ptr(),
-            None => std::ptr::null(),
+            None => core::ptr::null(),
         }
     })
 }
@@ -416,6 +431,7 @@ pub unsafe extern "C" fn resmgr_client_create_upload_task(
 /// # Safety
 /// `client` is NULL or a live client; strings are NUL-terminated or (for
 /// `name`) NULL; out-pointers are NULL or writable.
+#[cfg(feature = "std")]
 #[no_mangle]
 pub unsafe extern "C" fn resmgr_client_create_upload_task_from_file(
     client: *const resmgr_client,
@@ -431,7 +447,8 @@ pub unsafe extern "C" fn resmgr_client_create_upload_task_from_file(
         let path = unsafe { str_arg(path, "path") }?;
         // SAFETY: per this function's contract.
         let name = unsafe { opt_str_arg(name, "name") }?;
-        let (_, size, md5) = c.create_upload_task_from_file(Path::new(path), name)?;
+        let (_, size, md5) =
+            crate::device::create_upload_task_from_file(c, std::path::Path::new(path), name)?;
         // SAFETY: NULL or writable per the contract.
         if let Some(d) = unsafe { digest_out.as_mut() } {
             fill_digest(d, &md5);
@@ -495,7 +512,7 @@ pub unsafe extern "C" fn resmgr_client_handle_down_message(
         }
         // SAFETY: non-NULL and NUL-terminated per the contract. Taken as
         // bytes: a topic that is not UTF-8 is simply another topic.
-        let topic = unsafe { std::ffi::CStr::from_ptr(topic) }.to_bytes();
+        let topic = unsafe { core::ffi::CStr::from_ptr(topic) }.to_bytes();
         // SAFETY: per this function's contract.
         let payload = unsafe { bytes_arg(payload, len, "payload") }?;
         c.handle_down_message(topic, payload)
@@ -683,7 +700,7 @@ unsafe fn track(
         let c = unsafe { self::client(client) }?;
         // SAFETY: forwarded contract.
         let name = unsafe { str_arg(name, "name") }?;
-        let sent = c.track_progress(direction, name, bytes_done, Instant::now())?;
+        let sent = c.track_progress(direction, name, bytes_done, crate::port::now_ms())?;
         // SAFETY: NULL or writable per the contract.
         if let Some(p) = unsafe { published.as_mut() } {
             *p = sent;

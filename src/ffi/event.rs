@@ -1,11 +1,12 @@
 //! Events as C sees them: one flat struct whose strings live only for the
 //! duration of the callback.
 
-use std::ffi::c_char;
+use core::ffi::c_char;
 
 use super::status::resmgr_status;
 use crate::client::{Event, TaskView};
 use crate::digest::{MD5_BASE64_LEN, MD5_HEX_LEN};
+use crate::prelude::*;
 use crate::protocol::Direction;
 
 /// What an event is about. Which `resmgr_event` fields are set depends on
@@ -138,15 +139,20 @@ struct Strings {
     buf: Vec<u8>,
 }
 
-thread_local! {
-    static EVENT_TEXT: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+#[cfg(not(target_os = "none"))]
+std::thread_local! {
+    static EVENT_TEXT: core::cell::Cell<Vec<u8>> = const { core::cell::Cell::new(Vec::new()) };
 }
 
 impl Strings {
     /// Takes this thread's buffer (a callback that causes a nested event
     /// finds it taken and gets a fresh one) with room for `len` bytes.
+    /// Without `std` (no thread-locals) each event has its own buffer.
     fn with_room(len: usize) -> Strings {
+        #[cfg(not(target_os = "none"))]
         let mut buf = EVENT_TEXT.with(|b| b.take());
+        #[cfg(target_os = "none")]
+        let mut buf = Vec::new();
         buf.clear();
         buf.reserve(len);
         Strings { buf }
@@ -172,9 +178,10 @@ impl Strings {
     }
 }
 
+#[cfg(not(target_os = "none"))]
 impl Drop for Strings {
     fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.buf);
+        let buf = core::mem::take(&mut self.buf);
         // Keep a moderate buffer for the next event; give back a huge one.
         if buf.capacity() <= 64 * 1024 {
             EVENT_TEXT.with(|b| b.set(buf));

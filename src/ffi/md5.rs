@@ -1,11 +1,13 @@
 //! Streaming MD5 for C: firmware may hash data it holds in flash or RAM.
 
-use std::ffi::c_char;
-use std::path::Path;
+use core::ffi::c_char;
 
-use super::boundary::{bytes_arg, mut_arg, status_call, str_arg, value_call};
+#[cfg(feature = "std")]
+use super::boundary::str_arg;
+use super::boundary::{bytes_arg, mut_arg, status_call, value_call};
 use super::status::resmgr_status;
-use crate::digest::{md5_file, Md5Digest, Md5Hasher, MD5_HEX_LEN};
+use crate::digest::{Md5Digest, Md5Hasher, MD5_HEX_LEN};
+use crate::prelude::*;
 
 /// Bytes needed for the hex form of an MD5 with its NUL.
 pub const RESMGR_MD5_HEX_SIZE: usize = 33;
@@ -119,6 +121,7 @@ pub unsafe extern "C" fn resmgr_md5_free(md5: *mut resmgr_md5) {
 /// # Safety
 /// `path` is a NUL-terminated string; `out` is writable; `size_out` is NULL
 /// or writable.
+#[cfg(feature = "std")]
 #[no_mangle]
 pub unsafe extern "C" fn resmgr_md5_file(
     path: *const c_char,
@@ -130,7 +133,7 @@ pub unsafe extern "C" fn resmgr_md5_file(
         let path = unsafe { str_arg(path, "path") }?;
         // SAFETY: per this function's contract.
         let out = unsafe { mut_arg(out, "out") }?;
-        let (size, digest) = md5_file(Path::new(path))?;
+        let (size, digest) = crate::device::md5_file(std::path::Path::new(path))?;
         fill_digest(out, &digest);
         // SAFETY: NULL or writable per the contract.
         if let Some(s) = unsafe { size_out.as_mut() } {

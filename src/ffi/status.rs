@@ -1,9 +1,9 @@
 //! Status codes, the per-thread last error, and version information.
 
-use std::cell::RefCell;
-use std::ffi::{c_char, CStr};
+use core::ffi::{c_char, CStr};
 
 use crate::error::ErrorKind;
+use crate::prelude::*;
 
 /// The result of every fallible call. `RESMGR_OK` is 0; errors are negative
 /// and their numbers are never reused. -30..-49 belong to transfers,
@@ -201,23 +201,59 @@ fn status_text(status: i32) -> &'static CStr {
     }
 }
 
-thread_local! {
-    static LAST_ERROR: RefCell<String> = const { RefCell::new(String::new()) };
+/// The last error: per thread with `std`.
+#[cfg(not(target_os = "none"))]
+fn with_last_error<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    std::thread_local! {
+        static LAST_ERROR: core::cell::RefCell<String> = const { core::cell::RefCell::new(String::new()) };
+    }
+    LAST_ERROR.with(|e| f(&mut e.borrow_mut()))
 }
 
-/// Records `message` as this thread's last error.
+/// The last error without `std`: one for the whole library, under a port
+/// mutex made by the first call that needs it (include/resmgr_port.h says
+/// what that means for tasks).
+#[cfg(target_os = "none")]
+fn with_last_error<R>(f: impl FnOnce(&mut String) -> R) -> R {
+    use crate::port::Mutex;
+    use core::sync::atomic::{AtomicPtr, Ordering};
+    static LAST_ERROR: AtomicPtr<Mutex<String>> = AtomicPtr::new(core::ptr::null_mut());
+    let mut shared = LAST_ERROR.load(Ordering::Acquire);
+    if shared.is_null() {
+        let fresh = Box::into_raw(Box::new(Mutex::new(String::new())));
+        shared = match LAST_ERROR.compare_exchange(
+            core::ptr::null_mut(),
+            fresh,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => fresh,
+            Err(first) => {
+                // SAFETY: `fresh` came from Box::into_raw above and was
+                // never shared.
+                drop(unsafe { Box::from_raw(fresh) });
+                first
+            }
+        };
+    }
+    // SAFETY: set once from Box::into_raw and never freed: it lives as
+    // long as the program.
+    let mut guard = unsafe { &*shared }.lock();
+    f(&mut guard)
+}
+
+/// Records `message` as the last error.
 pub(crate) fn set_last_error(message: &str) {
-    LAST_ERROR.with(|e| {
-        let mut e = e.borrow_mut();
+    with_last_error(|e| {
         e.clear();
         // The text is handed to C as a NUL-terminated string.
         e.extend(message.chars().map(|c| if c == '\0' { '?' } else { c }));
     });
 }
 
-/// Clears this thread's last error (the last call succeeded).
+/// Clears the last error (the last call succeeded).
 pub(crate) fn clear_last_error() {
-    LAST_ERROR.with(|e| e.borrow_mut().clear());
+    with_last_error(|e| e.clear());
 }
 
 /// A static, NUL-terminated description of a status code ("unknown status"
@@ -240,8 +276,7 @@ pub extern "C" fn resmgr_status_str(status: i32) -> *const c_char {
 #[no_mangle]
 pub unsafe extern "C" fn resmgr_last_error(buf: *mut c_char, len: usize) -> usize {
     super::boundary::value_call(|| {
-        LAST_ERROR.with(|e| {
-            let e = e.borrow();
+        with_last_error(|e| {
             if !buf.is_null() && len > 0 {
                 let mut n = e.len().min(len - 1);
                 while !e.is_char_boundary(n) {
@@ -250,7 +285,7 @@ pub unsafe extern "C" fn resmgr_last_error(buf: *mut c_char, len: usize) -> usiz
                 // SAFETY: the caller gave `len` writable bytes at `buf`;
                 // n + 1 <= len, and the source is a live String.
                 unsafe {
-                    std::ptr::copy_nonoverlapping(e.as_ptr(), buf.cast::<u8>(), n);
+                    core::ptr::copy_nonoverlapping(e.as_ptr(), buf.cast::<u8>(), n);
                     *buf.add(n) = 0;
                 }
             }

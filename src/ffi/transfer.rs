@@ -202,7 +202,7 @@ impl Progress {
 }
 
 fn open_file(path: &str) -> crate::error::Result<File> {
-    File::open(path).map_err(|e| crate::digest::io_error("open", Path::new(path), &e))
+    File::open(path).map_err(|e| crate::device::io_error("open", Path::new(path), &e))
 }
 
 /// Runs the upload of task `name` to its end on the calling thread: PUT
@@ -416,11 +416,13 @@ pub unsafe extern "C" fn resmgr_client_upload_file(
         // SAFETY: per this function's contract.
         let name = unsafe { opt_str_arg(name, "name") }?;
         let config = c.transfer_config();
-        let (name, _, _) = c
-            .inner
-            .create_upload_task_from_file(Path::new(path), name)?;
+        let (name, _, _) =
+            crate::device::create_upload_task_from_file(c.client(), Path::new(path), name)?;
         let timeout = Duration::from_millis(u64::from(url_timeout_ms));
-        if let Err(e) = c.client().wait_for_url(Direction::Upload, &name, timeout) {
+        let signal = &c.client().io().task_signal;
+        if let Err(e) =
+            crate::device::wait_for_url(c.client(), signal, Direction::Upload, &name, timeout)
+        {
             // A task the platform never answered is ended; a refused one
             // already is.
             return match e.kind() {

@@ -7,7 +7,7 @@
 //! is checked on its own. Strings without escapes stay borrowed, so the
 //! common message costs no allocation here.
 
-use std::borrow::Cow;
+use alloc::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -17,6 +17,7 @@ use super::Direction;
 use crate::digest::Md5Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{MAX_JSON_DEPTH, MAX_PAYLOAD_LEN, MAX_TYPE_LEN};
+use crate::prelude::*;
 
 /// A resource the platform names: what to move, where, and how to check it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -151,7 +152,7 @@ pub fn parse_down_message(payload: &[u8]) -> Result<DownMessage<'_>> {
             ),
         ));
     }
-    let text = std::str::from_utf8(payload).map_err(|e| {
+    let text = core::str::from_utf8(payload).map_err(|e| {
         err(
             ErrorKind::Utf8,
             format!(

@@ -4,6 +4,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{MAX_NAME_LEN, MAX_RESULT_MSG_LEN, MAX_URL_LEN};
+use crate::prelude::*;
 
 /// A resource name: non-empty UTF-8 of at most [`MAX_NAME_LEN`] bytes with no
 /// control characters. Whether it is also a safe *file* name is decided

@@ -2,6 +2,7 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::limits::{MAX_DEVICE_NAME_LEN, MAX_PRODUCT_ID_LEN};
+use crate::prelude::*;
 
 /// A device's up topic (it publishes) and down topic (it subscribes).
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::{Direction, ProgressState, Qos};
 use crate::digest::{Md5Digest, MD5_HEX_LEN};
 use crate::error::{Error, ErrorKind, Result};
+use crate::prelude::*;
 use crate::protocol::fields::{check_name, check_result_msg};
 
 /// A serialized up message and the QoS it must be published with.
@@ -60,7 +61,7 @@ pub fn create_upload_task(name: &str, size: u64, md5: &Md5Digest) -> Result<UpMe
     check_name(name)?;
     let mut hex = [0u8; MD5_HEX_LEN];
     md5.write_hex(&mut hex);
-    let md5sum = std::str::from_utf8(&hex).expect("hex is ASCII");
+    let md5sum = core::str::from_utf8(&hex).expect("hex is ASCII");
     Ok(UpMessage {
         payload: to_json(&CreateUploadTask {
             kind: "create_upload_task",

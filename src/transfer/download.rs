@@ -17,7 +17,8 @@ use super::{finish, ProgressFn, TransferConfig, CHUNK};
 use crate::backoff::{delay, Jitter};
 use crate::cancel::CancelToken;
 use crate::client::{Client, ClientIo, TaskInfo};
-use crate::digest::{io_error, Md5Hasher};
+use crate::device::io_error;
+use crate::digest::Md5Hasher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::Direction;
 
@@ -621,7 +622,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
             self.name,
             self.task.id,
             self.offset,
-            Instant::now(),
+            crate::port::now_ms(),
         );
         if let Some(p) = self.progress.as_mut() {
             p(self.offset, self.task.size);

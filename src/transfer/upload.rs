@@ -216,7 +216,7 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
             self.name,
             self.task.id,
             self.offset,
-            Instant::now(),
+            crate::port::now_ms(),
         );
         (self.progress)(self.offset, size);
         Ok(n)
@@ -305,7 +305,13 @@ impl<Io: ClientIo> Exchange<'_, Io> {
                 body.verified = true;
                 pace.sent_all();
             }
-            let _ = client.track_task_progress(Direction::Upload, name, task.id, 0, Instant::now());
+            let _ = client.track_task_progress(
+                Direction::Upload,
+                name,
+                task.id,
+                0,
+                crate::port::now_ms(),
+            );
             let interrupt = agent.clone();
             task.cancel.set_interrupt(move || interrupt.shutdown());
             if task.cancel.is_cancelled() {
