@@ -15,7 +15,7 @@ use alloc::sync::Arc;
 
 use crate::cancel::CancelToken;
 use crate::digest::Md5Digest;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Escaped, Result};
 use crate::limits::{MAX_PENDING_ACKS, MAX_TASKS};
 use crate::port::{Mutex, MutexGuard};
 use crate::prelude::*;
@@ -713,7 +713,7 @@ impl<Io: ClientIo> Client<Io> {
                     return Pending::Unmatched(
                         "create_upload_task_rsp",
                         Some(r.name.to_string()),
-                        format!("no upload task named '{}' is waiting for a URL", r.name.escape_debug()),
+                        format!("no upload task named '{}' is waiting for a URL", Escaped(&r.name)),
                     )
                 }
                 Some(t) if !t.same_resource(r) => {
@@ -722,7 +722,7 @@ impl<Io: ClientIo> Client<Io> {
                         Some(r.name.to_string()),
                         format!(
                             "upload task '{}' has size {} and md5 {}, the response says size {} and md5 {}",
-                            r.name.escape_debug(),
+                            Escaped(&r.name),
                             t.size,
                             t.md5,
                             r.size,
@@ -772,7 +772,7 @@ impl<Io: ClientIo> Client<Io> {
                     format!(
                         "refusal (code {}) for '{}', which has no upload task",
                         outcome.code,
-                        n.escape_debug()
+                        Escaped(n)
                     ),
                 );
                 return (pending, None);
@@ -838,7 +838,7 @@ impl<Io: ClientIo> Client<Io> {
                                 ErrorKind::TooManyTasks,
                                 format!(
                                     "download task '{}' refused: {MAX_TASKS} download tasks are in flight, all started",
-                                    r.name.escape_debug()
+                                    Escaped(&r.name)
                                 ),
                             ));
                         };
@@ -854,8 +854,8 @@ impl<Io: ClientIo> Client<Io> {
         if let Some((name, task)) = dropped {
             let detail = format!(
                 "download task '{}' dropped to make room for '{}': {MAX_TASKS} download tasks were in flight and it was the oldest not started",
-                name.escape_debug(),
-                r.name.escape_debug()
+                Escaped(&name),
+                Escaped(&r.name)
             );
             stop_transfer(Some(task));
             self.io.event(&Event::TaskDropped {
@@ -958,7 +958,7 @@ pub(crate) fn no_task(direction: Direction, name: &str) -> Error {
         format!(
             "no {} task named '{}' is in flight",
             direction.as_str(),
-            name.escape_debug()
+            Escaped(name)
         ),
     )
 }
@@ -981,7 +981,7 @@ pub(crate) fn ended_elsewhere(direction: Direction, name: &str) -> Error {
              its transfer stopped and reported nothing (a report would be taken \
              for the task now under that name)",
             direction.as_str(),
-            name.escape_debug()
+            Escaped(name)
         ),
     )
 }

@@ -68,7 +68,7 @@ impl Md5Digest {
     pub fn write_base64(&self, out: &mut [u8]) {
         let n = base64::engine::general_purpose::STANDARD
             .encode_slice(self.0, out)
-            .expect("24 bytes hold the base64 of 16");
+            .unwrap_or_else(|_| unreachable!("24 bytes hold the base64 of 16"));
         debug_assert_eq!(n, MD5_BASE64_LEN);
     }
 

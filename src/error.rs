@@ -143,5 +143,55 @@ impl fmt::Display for Error {
 
 impl core::error::Error for Error {}
 
+/// Shows text from the network or the application inside an error
+/// message: backslashes, quotes and control characters escaped as
+/// `str::escape_debug` does, every other character as it is. Not
+/// `escape_debug` itself: its Unicode tables cost about 4 KB of a
+/// microcontroller's flash.
+pub(crate) struct Escaped<'a>(pub &'a str);
+
+impl fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use fmt::Write as _;
+        for c in self.0.chars() {
+            match c {
+                '\\' | '\'' | '"' => {
+                    f.write_char('\\')?;
+                    f.write_char(c)?;
+                }
+                '\n' => f.write_str("\\n")?,
+                '\r' => f.write_str("\\r")?,
+                '\t' => f.write_str("\\t")?,
+                '\0' => f.write_str("\\0")?,
+                c if c.is_control() => write!(f, "\\u{{{:x}}}", u32::from(c))?,
+                c => f.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Result with the library's [`Error`].
 pub type Result<T> = core::result::Result<T, Error>;
+
+#[cfg(test)]
+mod tests {
+    use super::Escaped;
+
+    #[test]
+    fn escaped_text_matches_escape_debug_for_what_messages_quote() {
+        for text in [
+            "plain.bin",
+            "a'b\"c\\d",
+            "tab\there\nnl\r\0",
+            "\u{1}\u{7f}x",
+            "é中",
+        ] {
+            assert_eq!(
+                Escaped(text).to_string(),
+                text.escape_debug().to_string(),
+                "{text:?}"
+            );
+        }
+    }
+}

@@ -213,7 +213,9 @@ impl resmgr_client {
         user: *mut c_void,
     ) -> Result<resmgr_client> {
         let topics = crate::protocol::Topics::new(product_id, device_name)?;
-        let to_c = |s: &str| CString::new(s).expect("validated topics have no NUL");
+        let to_c = |s: &str| {
+            CString::new(s).unwrap_or_else(|_| unreachable!("validated topics have no NUL"))
+        };
         let io = FfiIo {
             publish,
             on_event,

@@ -235,7 +235,9 @@ fn fill_task(
     ev.name = strings.add(t.name);
     ev.size = t.size;
     ev.url = strings.add(t.url);
-    let digits: &mut [u8; MD5_HEX_LEN] = (&mut hex[..MD5_HEX_LEN]).try_into().expect("32 bytes");
+    let digits: &mut [u8; MD5_HEX_LEN] = (&mut hex[..MD5_HEX_LEN])
+        .try_into()
+        .unwrap_or_else(|_| unreachable!("32 bytes"));
     t.md5.write_hex(digits);
     hex[MD5_HEX_LEN] = 0;
     ev.md5 = hex.as_ptr().cast();

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use super::fields::{check_name, check_result_msg, check_url};
 use super::Direction;
 use crate::digest::Md5Digest;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Escaped, Result};
 use crate::limits::{MAX_JSON_DEPTH, MAX_PAYLOAD_LEN, MAX_TYPE_LEN};
 use crate::prelude::*;
 
@@ -185,8 +185,9 @@ pub fn parse_down_message(payload: &[u8]) -> Result<DownMessage<'_>> {
             let outcome = outcome_fields(raw.result_code, raw.result_msg)?;
             // "No task" comes as a non-zero code, or as a message without
             // the task's fields (or with them empty).
-            let empty =
-                |v: Option<&RawValue>| v.is_none_or(|v| matches!(v.get().trim(), "\"\"" | "null"));
+            let empty = |v: Option<&RawValue>| {
+                v.is_none_or(|v| matches!(v.get().trim_ascii(), "\"\"" | "null"))
+            };
             if outcome.code != 0 || (empty(raw.name) && empty(raw.url)) {
                 return Ok(DownMessage::NoDownloadTask { pushed, outcome });
             }
@@ -208,7 +209,7 @@ pub fn parse_down_message(payload: &[u8]) -> Result<DownMessage<'_>> {
             ErrorKind::UnknownMessage,
             format!(
                 "unknown down message type \"{}\"",
-                truncate(other, MAX_TYPE_LEN).escape_debug()
+                Escaped(truncate(other, MAX_TYPE_LEN))
             ),
         )),
     }
@@ -228,7 +229,7 @@ fn truncate(s: &str, max: usize) -> &str {
 /// Only a JSON object is a message. serde would also map an array onto the
 /// struct positionally, so the shape is checked first.
 fn parse_object(text: &str) -> Result<RawFields<'_>> {
-    match text.trim_start().as_bytes().first() {
+    match text.trim_ascii_start().as_bytes().first() {
         Some(b'{') => {}
         None => return Err(err(ErrorKind::Json, "down message is empty")),
         Some(_) => {

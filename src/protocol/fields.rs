@@ -2,7 +2,7 @@
 //! and result messages. The same rules apply to what the device sends and
 //! to what it receives.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Escaped, Result};
 use crate::limits::{MAX_NAME_LEN, MAX_RESULT_MSG_LEN, MAX_URL_LEN};
 use crate::prelude::*;
 
@@ -27,7 +27,7 @@ pub fn check_name(name: &str) -> Result<()> {
             ErrorKind::InvalidName,
             format!(
                 "resource name '{}' contains the control character U+{:04X}",
-                name.escape_debug(),
+                Escaped(name),
                 u32::from(c)
             ),
         ));

@@ -1,6 +1,6 @@
 //! The two MQTT topics of a device, built from validated identifiers.
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind, Escaped, Result};
 use crate::limits::{MAX_DEVICE_NAME_LEN, MAX_PRODUCT_ID_LEN};
 use crate::prelude::*;
 
@@ -41,7 +41,7 @@ impl Topics {
             ErrorKind::WrongTopic,
             format!(
                 "message on topic '{}' is not for this device (expected '{}')",
-                String::from_utf8_lossy(&topic[..topic.len().min(200)]).escape_debug(),
+                Escaped(&String::from_utf8_lossy(&topic[..topic.len().min(200)])),
                 self.down
             ),
         ))
@@ -70,8 +70,8 @@ fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
             ErrorKind::InvalidId,
             format!(
                 "{what} '{}' contains '{}': only A-Z a-z 0-9 _ - . : @ are allowed",
-                id.escape_debug(),
-                c.escape_debug()
+                Escaped(id),
+                Escaped(c.encode_utf8(&mut [0; 4]))
             ),
         ));
     }

@@ -53,7 +53,7 @@ struct Progress<'a> {
 fn to_json(value: &impl Serialize) -> Vec<u8> {
     // Serializing these plain structs into a Vec cannot fail: no maps with
     // non-string keys, no I/O.
-    serde_json::to_vec(value).expect("up message serializes")
+    serde_json::to_vec(value).unwrap_or_else(|_| unreachable!("up messages serialize"))
 }
 
 /// `create_upload_task`: asks the platform for an upload URL.
@@ -61,7 +61,7 @@ pub fn create_upload_task(name: &str, size: u64, md5: &Md5Digest) -> Result<UpMe
     check_name(name)?;
     let mut hex = [0u8; MD5_HEX_LEN];
     md5.write_hex(&mut hex);
-    let md5sum = core::str::from_utf8(&hex).expect("hex is ASCII");
+    let md5sum = core::str::from_utf8(&hex).unwrap_or_else(|_| unreachable!("hex is ASCII"));
     Ok(UpMessage {
         payload: to_json(&CreateUploadTask {
             kind: "create_upload_task",
