@@ -155,6 +155,86 @@ pub fn wait_for_url<Io: ClientIo>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client::Event;
+    use crate::protocol::Qos;
+    use std::sync::Arc;
+
+    const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";
+    const DOWN: &[u8] = b"$resource/down/service/PROD1/dev1";
+
+    #[derive(Default)]
+    struct SignalIo(TaskSignal);
+
+    impl ClientIo for SignalIo {
+        fn publish(&self, _: &str, _: &[u8], _: Qos) -> core::result::Result<(), String> {
+            Ok(())
+        }
+        fn event(&self, _: &Event<'_>) {}
+        fn task_changed(&self) {
+            self.0.notify();
+        }
+    }
+
+    fn client_with_task() -> Arc<Client<SignalIo>> {
+        let c = Arc::new(Client::new("PROD1", "dev1", SignalIo::default()).unwrap());
+        c.create_upload_task("a.bin", 3, Md5Digest::from_hex(MD5).unwrap())
+            .unwrap();
+        c
+    }
+
+    fn wait(c: &Client<SignalIo>, ms: u64) -> Result<TaskInfo> {
+        let limit = Duration::from_millis(ms);
+        wait_for_url(c, &c.io().0, Direction::Upload, "a.bin", limit)
+    }
+
+    #[test]
+    fn wait_for_url_returns_the_url_fed_by_another_thread() {
+        let c = client_with_task();
+        let feeder = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                // Feed only once the waiter is counted, so the test shows
+                // a wake-up rather than a first look.
+                while c.io().0.waiters.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
+                let rsp = format!(
+                    r#"{{"type":"create_upload_task_rsp","size":3,"name":"a.bin","md5sum":"{MD5}","url":"https://s.example/a"}}"#
+                );
+                c.handle_down_message(DOWN, rsp.as_bytes()).unwrap();
+            })
+        };
+        let task = wait(&c, 60_000).unwrap();
+        feeder.join().unwrap();
+        assert_eq!(task.url.as_deref(), Some("https://s.example/a"));
+    }
+
+    #[test]
+    fn wait_for_url_ends_with_no_task_when_the_platform_refuses() {
+        let c = client_with_task();
+        let feeder = {
+            let c = c.clone();
+            std::thread::spawn(move || {
+                while c.io().0.waiters.load(Ordering::SeqCst) == 0 {
+                    std::thread::yield_now();
+                }
+                let rsp =
+                    br#"{"type":"create_upload_task_rsp","result_code":-7,"result_msg":"quota"}"#;
+                c.handle_down_message(DOWN, rsp).unwrap();
+            })
+        };
+        let e = wait(&c, 60_000).unwrap_err();
+        feeder.join().unwrap();
+        assert_eq!(e.kind(), ErrorKind::NoTask, "{}", e.message());
+    }
+
+    #[test]
+    fn wait_for_url_times_out_when_nothing_comes() {
+        let c = client_with_task();
+        let e = wait(&c, 20).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout);
+        assert!(e.message().contains("a.bin"), "{}", e.message());
+    }
 
     fn md5_of(data: &[u8]) -> Md5Digest {
         let mut h = Md5Hasher::new();
