@@ -128,7 +128,7 @@ static void on_event(void *user, const resmgr_event *ev) {
         dev->acks++;
         break;
     case RESMGR_EVENT_UPLOAD_RESULT:
-        printf("  event: platform verdict on the upload: %d %s\n", ev->result_code, ev->result_msg);
+        printf("  event: platform verdict on the upload: %d %s\n", (int)ev->result_code, ev->result_msg);
         dev->upload_accepted = ev->result_code == 0;
         break;
     default:

@@ -8,15 +8,18 @@
  * -----------
  * - Every fallible function returns a resmgr_status: RESMGR_OK (0) or a
  *   negative error. resmgr_last_error() gives this thread's message for the
- *   most recent call (empty after RESMGR_OK); resmgr_status_str() a static
- *   description of any code.
+ *   most recent call (empty after RESMGR_OK; on a target without an
+ *   operating system one message for the whole library, see
+ *   resmgr_port.h); resmgr_status_str() a static description of any code.
  * - Strings passed in are NUL-terminated UTF-8, borrowed only for the
  *   call. Strings handed out inside events are valid only during the
  *   callback. Strings returned by functions say who owns them.
  * - Out-parameters are written only on success.
  * - Every _new has a _free; _free(NULL) does nothing.
  * - No function unwinds into C: an internal bug becomes RESMGR_ERR_PANIC
- *   (or NULL / 0 for functions that return no status).
+ *   (or NULL / 0 for functions that return no status); on a target
+ *   without an operating system it calls resmgr_port_panic, which never
+ *   returns.
  *
  * Threads
  * -------
@@ -55,13 +58,26 @@
 #include <stdint.h>
 
 /*
- * Optional parts. The transfer engine (feature "http") is declared unless
- * RESMGR_NO_HTTP is defined, the built-in MQTT connection (feature "mqtt")
- * unless RESMGR_NO_MQTT is defined. Define them when linking a library
- * built without those features (the CMake target and resmgr.pc do this for
- * you), so that a call to a missing function fails at compile time rather
- * than at link time.
+ * Optional parts. What needs the standard library (file paths; feature
+ * "std") is declared unless RESMGR_NO_STD is defined, the transfer engine
+ * (feature "http") unless RESMGR_NO_HTTP is defined, the built-in MQTT
+ * connection (feature "mqtt") unless RESMGR_NO_MQTT is defined; both of
+ * those need "std", so RESMGR_NO_STD leaves them out too. Define them when
+ * linking a library built without those features (the CMake target and
+ * resmgr.pc do this for you; a microcontroller build defines
+ * RESMGR_NO_STD), so that a call to a missing function fails at compile
+ * time rather than at link time.
  */
+#if defined(RESMGR_NO_STD)
+#ifndef RESMGR_NO_HTTP
+#define RESMGR_NO_HTTP 1
+#endif
+#ifndef RESMGR_NO_MQTT
+#define RESMGR_NO_MQTT 1
+#endif
+#elif !defined(RESMGR_STD)
+#define RESMGR_STD 1
+#endif
 #if !defined(RESMGR_NO_HTTP) && !defined(RESMGR_HTTP)
 #define RESMGR_HTTP 1
 #endif
@@ -885,6 +901,7 @@ resmgr_status resmgr_client_set_progress_throttle(const struct resmgr_client *cl
  */
 resmgr_status resmgr_client_create_upload_task(const struct resmgr_client *client, const char *name, uint64_t size, const char *md5_hex);
 
+#if defined(RESMGR_STD)
 /**
  * Hashes the file at `path` (streaming, constant memory) and creates its
  * upload task as `resmgr_client_create_upload_task` does. `name` NULL
@@ -898,6 +915,7 @@ resmgr_status resmgr_client_create_upload_task(const struct resmgr_client *clien
  * `name`) NULL; out-pointers are NULL or writable.
  */
 resmgr_status resmgr_client_create_upload_task_from_file(const struct resmgr_client *client, const char *path, const char *name, struct resmgr_digest *digest_out, uint64_t *size_out);
+#endif
 
 /**
  * Publishes `get_download_task`. The answer arrives as
@@ -1039,6 +1057,7 @@ resmgr_status resmgr_md5_finish(struct resmgr_md5 *md5, struct resmgr_digest *ou
  */
 void resmgr_md5_free(struct resmgr_md5 *md5);
 
+#if defined(RESMGR_STD)
 /**
  * Hashes the file at `path` in constant memory. On success writes the
  * digest to `*out` and, when `size_out` is not NULL, the file's size.
@@ -1050,6 +1069,7 @@ void resmgr_md5_free(struct resmgr_md5 *md5);
  * or writable.
  */
 resmgr_status resmgr_md5_file(const char *path, struct resmgr_digest *out, uint64_t *size_out);
+#endif
 
 #if defined(RESMGR_MQTT)
 /**

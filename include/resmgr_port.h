@@ -1,7 +1,9 @@
 /*
  * resmgr_port.h: what the firmware supplies when resmgr's core is built
- * without the `std` feature (microcontrollers: FreeRTOS, RT-Thread, bare
- * metal). A Linux build with `std` (the default) needs none of it.
+ * for a target without an operating system (`--no-default-features
+ * --target thumbv7em-none-eabihf` and the like: FreeRTOS, RT-Thread, bare
+ * metal). A build for a target with an operating system needs none of it,
+ * with or without the `std` feature.
  *
  * The library calls these functions; the firmware defines them, once, in
  * its own port file (firmware/mps2-an386/port.c is the reference port for
@@ -9,8 +11,8 @@
  * resmgr_port_*, never HAL_*, so the same image can link the platform's C
  * SDK and its OS layer beside resmgr.
  *
- * Status: the contract is fixed; the core's build without `std` that calls
- * these functions is in progress (README, "On a microcontroller").
+ * The only caller is the library's src/port.rs; firmware/mps2-an386/run.sh
+ * proves the contract on QEMU's Cortex-M4 in the test suite.
  *
  * Rules for every function here:
  * - resmgr calls them from task context only: from inside a resmgr_* call
@@ -19,9 +21,10 @@
  *   interrupt handler is not supported.
  * - They must not call back into resmgr_*.
  *
- * Out of memory: when resmgr_port_malloc returns NULL the allocation that
- * asked for it cannot continue; the core reports it through
- * resmgr_port_panic ("memory allocation failed"), as a Rust program
+ * Out of memory: when resmgr_port_malloc (or resmgr_port_mutex_new)
+ * returns NULL the allocation that asked for it cannot continue; the core
+ * reports it through resmgr_port_panic ("memory allocation of N bytes
+ * failed", "resmgr_port_mutex_new: out of memory"), as a Rust program
  * aborts. Size the heap with the peak the reference port measures (see
  * BENCHMARKS.md) plus the largest down message and URL the product
  * accepts.
@@ -63,13 +66,15 @@ void resmgr_port_mutex_unlock(void *mutex);
 void resmgr_port_mutex_free(void *mutex);
 
 /* Milliseconds from a monotonic clock (never goes back; wraps only after
- * 2^64 ms). Used for the progress-report throttle and transfer timing;
- * the epoch does not matter. */
+ * 2^64 ms). Used for the progress-report throttle (a clock that stalls
+ * only delays reports); the epoch does not matter. */
 uint64_t resmgr_port_time_ms(void);
 
 /* An unrecoverable error inside resmgr (a broken invariant, or out of
- * memory): `msg` is `len` bytes of text, not NUL-terminated. Log it and
- * reset or halt the device; this function must never return. */
+ * memory): `msg` is `len` bytes of text (at most 192, with the Rust source
+ * location), not NUL-terminated. Log it and reset or halt the device; this
+ * function must never return. No resmgr_* call is in a usable state
+ * after it. */
 void resmgr_port_panic(const char *msg, size_t len);
 
 #ifdef __cplusplus

@@ -4,7 +4,8 @@
 #   setup (tools) -> cargo fmt --check -> clippy (workspace / library
 #   without default features) -> cargo test (workspace: library, platform;
 #   library without default features) -> cargo build
-#   --no-default-features -> TLS tests without the bundled roots -> CMake configure + build (build/, Release) ->
+#   --no-default-features -> the core for a Cortex-M4 run on QEMU (and a
+#   Cortex-M3 compile) -> TLS tests without the bundled roots -> CMake configure + build (build/, Release) ->
 #   ctest (C tests, valgrind, examples, header checks, install check) ->
 #   fuzz targets (regressions replayed, then a short coverage-guided run
 #   each) -> C tests, examples and the stress test in an ASan+UBSan build
@@ -74,6 +75,10 @@ step "cargo clippy --no-default-features" cargo clippy "${locked[@]}" -p resmgr 
 step "cargo test" cargo test "${locked[@]}" --workspace
 step "cargo test --no-default-features" cargo test "${locked[@]}" -p resmgr --no-default-features
 step "cargo build --no-default-features" cargo build "${locked[@]}" -p resmgr --no-default-features
+# The core on a microcontroller: built for a Cortex-M4F, linked with
+# examples-c/inprocess.c and the reference port, run on QEMU (mps2-an386);
+# also a compile-only Cortex-M3 build (firmware/mps2-an386/run.sh).
+step "firmware: Cortex-M4 on QEMU" bash firmware/mps2-an386/run.sh
 # Without the bundled Mozilla roots: a configured CA file still works, no
 # CA file falls back to the system bundle, a private CA is still refused.
 step "cargo test TLS without bundled-roots" cargo test "${locked[@]}" -p resmgr --no-default-features --features http,mqtt --test transfer_tls --test hostile_tls

@@ -31,7 +31,7 @@ cargo rustc "${locked[@]}" -p resmgr --lib --crate-type staticlib --profile firm
 archive="target/$target/firmware/libresmgr.a"
 
 cflags=(-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16 -Os -g
-  -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Iinclude)
+  -ffunction-sections -fdata-sections -Wall -Wextra -Werror -Iinclude -DRESMGR_NO_STD)
 arm-none-eabi-gcc "${cflags[@]}" -c "$here/startup.c" -o "$out/startup.o"
 arm-none-eabi-gcc "${cflags[@]}" -c "$here/port.c" -o "$out/port.o"
 arm-none-eabi-gcc "${cflags[@]}" -c examples-c/inprocess.c -o "$out/inprocess.o"
