@@ -47,6 +47,37 @@
  * the free has begun, and none runs after it returns.
  *
  * A resmgr_md5 hasher belongs to one thread at a time.
+ *
+ * With an MQTT client that must not be called from its own callbacks
+ * (Paho's MQTTClient, for one):
+ * - The publish callback is called only by these functions, on the thread
+ *   that calls them: resmgr_client_create_upload_task(_from_file),
+ *   resmgr_client_get_download_task, resmgr_client_report_upload_progress
+ *   and _download_progress, resmgr_client_upload_progress and
+ *   _download_progress (when the throttle lets a report out), and the run
+ *   calls resmgr_client_run_upload, _run_download and _upload_file
+ *   (progress and final reports). Call them from your own threads, not
+ *   from the MQTT client's callbacks.
+ * - resmgr_client_handle_down_message never calls the publish callback: it
+ *   only updates the tasks and calls the event callback, so it is safe to
+ *   call from an MQTT message-arrived callback. What the event callback
+ *   then does is yours: hand the work to another thread rather than
+ *   publishing from there.
+ * - The calls that block (the run calls, resmgr_client_upload_file's wait
+ *   for the URL, resmgr_client_wait_connected, resmgr_client_disconnect)
+ *   never run on the thread that feeds down messages: the answer they
+ *   wait for arrives there.
+ * - The topic and payload given to the publish callback are valid only
+ *   until it returns: copy them when your client queues messages.
+ *
+ * Tasks and run calls
+ * -------------------
+ * A task is in flight from its creation (create_upload_task, or a
+ * download task the platform sent) until a DONE or FAIL report ends it, or
+ * the platform rejects or drops it. The run calls end their task by the
+ * same rule, written out for each status at resmgr_client_run_upload;
+ * resmgr_client_task_state tells at any time whether a task is in flight
+ * and how far it is.
  */
 
 
@@ -441,6 +472,42 @@ enum resmgr_direction
 typedef enum resmgr_direction resmgr_direction;
 #else
 typedef int32_t resmgr_direction;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+/**
+ * Where a task stands, as `resmgr_client_task_state` tells it.
+ */
+enum resmgr_task_state
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : int32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+  /**
+   * No task of that name is in flight: it never was, a DONE or FAIL
+   * report ended it (a run call's own or the application's), or the
+   * platform rejected or dropped it.
+   */
+  RESMGR_TASK_NONE = 0,
+  /**
+   * An upload task whose URL the platform has not sent yet.
+   */
+  RESMGR_TASK_WAITING_FOR_URL = 1,
+  /**
+   * The task has its URL; no progress was tracked or reported yet.
+   */
+  RESMGR_TASK_READY = 2,
+  /**
+   * Progress was tracked or reported: its transfer began. Only a DONE
+   * or FAIL report (or the platform) ends it.
+   */
+  RESMGR_TASK_STARTED = 3,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum resmgr_task_state resmgr_task_state;
+#else
+typedef int32_t resmgr_task_state;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
@@ -952,6 +1019,21 @@ resmgr_status resmgr_client_get_download_task(const struct resmgr_client *client
 resmgr_status resmgr_client_handle_down_message(const struct resmgr_client *client, const char *topic, const uint8_t *payload, size_t len);
 
 /**
+ * Tells whether task `name` is in flight, and how far: writes a
+ * `resmgr_task_state` to `*state_out` (RESMGR_TASK_NONE when there is no
+ * such task: not an error). Use it after a failed run call to know
+ * whether the task is still open, or to poll a task another thread runs.
+ *
+ * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
+ * (direction).
+ *
+ * # Safety
+ * `client` is NULL or a live client; `name` is NUL-terminated;
+ * `state_out` is writable.
+ */
+resmgr_status resmgr_client_task_state(const struct resmgr_client *client, int32_t direction, const char *name, resmgr_task_state *state_out);
+
+/**
  * Publishes one `report_upload_progress` exactly as given. `state` is a
  * `resmgr_progress_state`; `percent` (0-100) is sent only with
  * RESMGR_STATE_IN_PROGRESS; `result_code` must be 0 except with
@@ -1228,15 +1310,22 @@ resmgr_status resmgr_client_set_transfer_options(const struct resmgr_client *cli
  * early (instead of 100 Continue, or part-way and then stops reading) gets
  * RESMGR_ERR_BAD_RESPONSE, retried like a 5xx, never `done`.
  *
- * Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_ARG (both or neither of
- * path/read), RESMGR_ERR_NO_TASK, RESMGR_ERR_NO_URL, RESMGR_ERR_IO,
- * RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
- * RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
- * RESMGR_ERR_HTTP, RESMGR_ERR_BAD_RESPONSE (an early 2xx, above),
- * RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (all reported to
- * the platform as `fail` with the matching result code), and
- * RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
- * could not be published (the task is kept: report it again).
+ * How the call ends the task (the same rule for every run call):
+ *
+ * - RESMGR_OK: the task ended with a `done` report.
+ * - Ended with a `fail` report carrying the matching result code:
+ *   RESMGR_ERR_IO (also a file that cannot be opened),
+ *   RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
+ *   RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
+ *   RESMGR_ERR_HTTP, RESMGR_ERR_BAD_RESPONSE (an early 2xx, above),
+ *   RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (others -1).
+ * - Left as it was, nothing reported: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8,
+ *   RESMGR_ERR_INVALID_ARG (both or neither of path/read), RESMGR_ERR_NO_URL
+ *   (run it once RESMGR_EVENT_UPLOAD_URL came), RESMGR_ERR_NO_TASK (no task
+ *   of that name, see below), and RESMGR_ERR_PUBLISH: the data is in the
+ *   store but the `done` report could not be published (report it again).
+ * - Whatever the failure, when its `fail` report cannot be published the
+ *   task stays open (resmgr_client_task_state shows it): report it again.
  *
  * RESMGR_ERR_NO_TASK, also when the task was taken away while the
  * transfer ran: the platform replaced it (the same name pushed with
@@ -1245,6 +1334,9 @@ resmgr_status resmgr_client_set_transfer_options(const struct resmgr_client *cli
  * nothing, since a report names only the resource and the platform would
  * take it for the task now under that name; a replacing task stays in
  * flight for its own run.
+ *
+ * Blocks until the transfer ends: never call it on the thread that feeds
+ * down messages, nor from a callback.
  *
  * # Safety
  * `client` is a live client; strings are NUL-terminated (or NULL where
@@ -1277,14 +1369,18 @@ resmgr_status resmgr_client_run_upload(const struct resmgr_client *client, const
  * process's user, and the file renamed into place is proven (device and
  * inode) to be the one written and verified.
  *
- * Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME
- * (nothing is fetched; the task is ended with a `fail` report),
- * RESMGR_ERR_BAD_RESPONSE, RESMGR_ERR_IO (also when the partial file was
- * replaced by another file during the download: nothing is put in place),
- * and two failures that are not reported to the platform (the task stays
- * open): RESMGR_ERR_IN_USE (another download of that name into `dir` is
- * running), and RESMGR_ERR_URL_EXPIRED — the partial file is kept; call
- * resmgr_client_get_download_task for a fresh URL and run again.
+ * How the call ends the task: as `resmgr_client_run_upload` says, with
+ * these statuses besides:
+ *
+ * - Ended with a `fail` report: RESMGR_ERR_UNSAFE_NAME (nothing is
+ *   fetched: no directory can hold that name), RESMGR_ERR_IO (also a
+ *   directory that does not exist or cannot be used, and a partial file
+ *   replaced by another file during the download: nothing is put in
+ *   place), RESMGR_ERR_BAD_RESPONSE.
+ * - Left open, nothing reported: RESMGR_ERR_IN_USE (another download of
+ *   that name into `dir` is running; the task is that run's), and
+ *   RESMGR_ERR_URL_EXPIRED: the partial file is kept; call
+ *   resmgr_client_get_download_task for a fresh URL and run again.
  *
  * # Safety
  * As for `resmgr_client_run_upload`.
@@ -1300,10 +1396,12 @@ resmgr_status resmgr_client_run_download(const struct resmgr_client *client, con
  * another thread must deliver by feeding down messages — then runs the
  * upload as `resmgr_client_run_upload` does.
  *
- * Errors: as `resmgr_client_create_upload_task_from_file` and
- * `resmgr_client_run_upload`; RESMGR_ERR_TIMEOUT when no URL came in time
- * (the task is ended with a `fail` report), RESMGR_ERR_NO_TASK when the
- * platform refused the task.
+ * How the call ends the task: a file that cannot be hashed
+ * (RESMGR_ERR_IO) or a task that cannot be created (the errors of
+ * `resmgr_client_create_upload_task`) leaves no task; RESMGR_ERR_TIMEOUT
+ * when no URL came in time ends the task with a `fail` report;
+ * RESMGR_ERR_NO_TASK when the platform refused the task (it is gone);
+ * after the URL came, as `resmgr_client_run_upload` says.
  *
  * # Safety
  * As for `resmgr_client_run_upload`.

@@ -182,6 +182,21 @@ pub enum Event<'a> {
     },
 }
 
+/// Where a task stands, as [`Client::task_state`] tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskState {
+    /// No task of that name is in flight: it never was, or a `done` or
+    /// `fail` report ended it, or the platform rejected or dropped it.
+    None,
+    /// An upload task the platform has not yet given a URL.
+    WaitingForUrl,
+    /// The task has its URL; no progress was tracked or reported yet.
+    Ready,
+    /// Progress was tracked or reported: its transfer began. Only a `done`
+    /// or `fail` report (or the platform) ends it.
+    Started,
+}
+
 /// A task as the client currently knows it.
 #[derive(Clone, Debug)]
 pub struct TaskInfo {
@@ -418,6 +433,18 @@ impl<Io: ClientIo> Client<Io> {
     pub fn task(&self, direction: Direction, name: &str) -> Option<TaskInfo> {
         let mut state = self.lock();
         state.tasks(direction).by_name.get(name).map(Task::info)
+    }
+
+    /// Where the task under `name` stands: whether it is in flight, and
+    /// how far.
+    pub fn task_state(&self, direction: Direction, name: &str) -> TaskState {
+        let mut state = self.lock();
+        match state.tasks(direction).by_name.get(name) {
+            None => TaskState::None,
+            Some(t) if t.started => TaskState::Started,
+            Some(t) if t.url.is_some() => TaskState::Ready,
+            Some(_) => TaskState::WaitingForUrl,
+        }
     }
 
     /// Cancels the running transfer of a task, from any thread. The

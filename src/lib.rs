@@ -73,6 +73,6 @@ mod prelude {
     pub(crate) use alloc::vec::Vec;
 }
 
-pub use client::{Client, ClientIo, Event};
+pub use client::{Client, ClientIo, Event, TaskState};
 pub use digest::{Md5Digest, Md5Hasher};
 pub use error::{Error, ErrorKind, Result};

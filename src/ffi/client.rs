@@ -14,7 +14,7 @@ use super::event::{resmgr_event, with_c_event};
 #[cfg(feature = "std")]
 use super::md5::{fill_digest, resmgr_digest};
 use super::status::resmgr_status;
-use crate::client::{Client, ClientIo, Event};
+use crate::client::{Client, ClientIo, Event, TaskState};
 use crate::digest::Md5Digest;
 use crate::error::{Error, ErrorKind, Result};
 use crate::prelude::*;
@@ -583,6 +583,72 @@ unsafe fn report(
     })
 }
 
+/// Where a task stands, as `resmgr_client_task_state` tells it.
+#[repr(i32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[allow(non_camel_case_types)]
+pub enum resmgr_task_state {
+    /// No task of that name is in flight: it never was, a DONE or FAIL
+    /// report ended it (a run call's own or the application's), or the
+    /// platform rejected or dropped it.
+    RESMGR_TASK_NONE = 0,
+    /// An upload task whose URL the platform has not sent yet.
+    RESMGR_TASK_WAITING_FOR_URL = 1,
+    /// The task has its URL; no progress was tracked or reported yet.
+    RESMGR_TASK_READY = 2,
+    /// Progress was tracked or reported: its transfer began. Only a DONE
+    /// or FAIL report (or the platform) ends it.
+    RESMGR_TASK_STARTED = 3,
+}
+
+/// Tells whether task `name` is in flight, and how far: writes a
+/// `resmgr_task_state` to `*state_out` (RESMGR_TASK_NONE when there is no
+/// such task: not an error). Use it after a failed run call to know
+/// whether the task is still open, or to poll a task another thread runs.
+///
+/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8, RESMGR_ERR_INVALID_ARG
+/// (direction).
+///
+/// # Safety
+/// `client` is NULL or a live client; `name` is NUL-terminated;
+/// `state_out` is writable.
+#[no_mangle]
+pub unsafe extern "C" fn resmgr_client_task_state(
+    client: *const resmgr_client,
+    direction: i32,
+    name: *const c_char,
+    state_out: *mut resmgr_task_state,
+) -> resmgr_status {
+    status_call(|| {
+        // SAFETY: per this function's contract.
+        let c = unsafe { self::client(client) }?;
+        // SAFETY: per this function's contract.
+        let name = unsafe { str_arg(name, "name") }?;
+        let direction = direction_arg(direction)?;
+        // SAFETY: per this function's contract.
+        let out = unsafe { super::boundary::mut_arg(state_out, "state_out") }?;
+        *out = match c.task_state(direction, name) {
+            TaskState::None => resmgr_task_state::RESMGR_TASK_NONE,
+            TaskState::WaitingForUrl => resmgr_task_state::RESMGR_TASK_WAITING_FOR_URL,
+            TaskState::Ready => resmgr_task_state::RESMGR_TASK_READY,
+            TaskState::Started => resmgr_task_state::RESMGR_TASK_STARTED,
+        };
+        Ok(())
+    })
+}
+
+/// A `resmgr_direction` from C.
+fn direction_arg(direction: i32) -> Result<Direction> {
+    match direction {
+        1 => Ok(Direction::Upload),
+        2 => Ok(Direction::Download),
+        other => Err(Error::new(
+            ErrorKind::InvalidArgument,
+            format!("direction {other} is not RESMGR_DIRECTION_UPLOAD or _DOWNLOAD"),
+        )),
+    }
+}
+
 /// Publishes one `report_upload_progress` exactly as given. `state` is a
 /// `resmgr_progress_state`; `percent` (0-100) is sent only with
 /// RESMGR_STATE_IN_PROGRESS; `result_code` must be 0 except with
@@ -674,17 +740,7 @@ pub unsafe extern "C" fn resmgr_client_cancel(
         let c = unsafe { self::client(client) }?;
         // SAFETY: per this function's contract.
         let name = unsafe { str_arg(name, "name") }?;
-        let direction = match direction {
-            1 => Direction::Upload,
-            2 => Direction::Download,
-            other => {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    format!("direction {other} is not RESMGR_DIRECTION_UPLOAD or _DOWNLOAD"),
-                ))
-            }
-        };
-        c.cancel(direction, name)
+        c.cancel(direction_arg(direction)?, name)
     })
 }
 

@@ -2,7 +2,6 @@
 //! upload or download on the calling thread, and the one-call file upload.
 
 use std::ffi::{c_char, c_void};
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,9 +9,9 @@ use super::boundary::{mut_arg, opt_str_arg, ref_arg, status_call, str_arg};
 use super::client::resmgr_client;
 use super::status::resmgr_status;
 use crate::error::{Error, ErrorKind};
-use crate::protocol::Direction;
-use crate::transfer::download::{download, DirSink, FnSink};
-use crate::transfer::upload::{upload, FnSource};
+use crate::transfer::download::FnSink;
+use crate::transfer::run::{self, DownloadTo, UploadFrom};
+use crate::transfer::upload::FnSource;
 use crate::transfer::{MinSpeed, TransferConfig};
 
 /// Timeouts, retries, the minimum speed and TLS roots of transfers.
@@ -201,10 +200,6 @@ impl Progress {
     }
 }
 
-fn open_file(path: &str) -> crate::error::Result<File> {
-    File::open(path).map_err(|e| crate::device::io_error("open", Path::new(path), &e))
-}
-
 /// Runs the upload of task `name` to its end on the calling thread: PUT
 /// with Content-Length and Content-MD5, retries as configured, throttled
 /// progress reports, and the final `done` or `fail` report (the task then
@@ -222,15 +217,22 @@ fn open_file(path: &str) -> crate::error::Result<File> {
 /// early (instead of 100 Continue, or part-way and then stops reading) gets
 /// RESMGR_ERR_BAD_RESPONSE, retried like a 5xx, never `done`.
 ///
-/// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_ARG (both or neither of
-/// path/read), RESMGR_ERR_NO_TASK, RESMGR_ERR_NO_URL, RESMGR_ERR_IO,
-/// RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
-/// RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
-/// RESMGR_ERR_HTTP, RESMGR_ERR_BAD_RESPONSE (an early 2xx, above),
-/// RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (all reported to
-/// the platform as `fail` with the matching result code), and
-/// RESMGR_ERR_PUBLISH when the data is in the store but the `done` report
-/// could not be published (the task is kept: report it again).
+/// How the call ends the task (the same rule for every run call):
+///
+/// - RESMGR_OK: the task ended with a `done` report.
+/// - Ended with a `fail` report carrying the matching result code:
+///   RESMGR_ERR_IO (also a file that cannot be opened),
+///   RESMGR_ERR_MD5_MISMATCH (-4), RESMGR_ERR_SIGN_INVALID (-3),
+///   RESMGR_ERR_NOT_FOUND (-2), RESMGR_ERR_TIMEOUT, RESMGR_ERR_NETWORK,
+///   RESMGR_ERR_HTTP, RESMGR_ERR_BAD_RESPONSE (an early 2xx, above),
+///   RESMGR_ERR_TLS, RESMGR_ERR_CANCELLED (others -1).
+/// - Left as it was, nothing reported: RESMGR_ERR_NULL_ARG, RESMGR_ERR_UTF8,
+///   RESMGR_ERR_INVALID_ARG (both or neither of path/read), RESMGR_ERR_NO_URL
+///   (run it once RESMGR_EVENT_UPLOAD_URL came), RESMGR_ERR_NO_TASK (no task
+///   of that name, see below), and RESMGR_ERR_PUBLISH: the data is in the
+///   store but the `done` report could not be published (report it again).
+/// - Whatever the failure, when its `fail` report cannot be published the
+///   task stays open (resmgr_client_task_state shows it): report it again.
 ///
 /// RESMGR_ERR_NO_TASK, also when the task was taken away while the
 /// transfer ran: the platform replaced it (the same name pushed with
@@ -239,6 +241,9 @@ fn open_file(path: &str) -> crate::error::Result<File> {
 /// nothing, since a report names only the resource and the platform would
 /// take it for the task now under that name; a replacing task stays in
 /// flight for its own run.
+///
+/// Blocks until the transfer ends: never call it on the thread that feeds
+/// down messages, nor from a callback.
 ///
 /// # Safety
 /// `client` is a live client; strings are NUL-terminated (or NULL where
@@ -263,13 +268,11 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
         let config = c.transfer_config();
         let p = Progress::new(progress, progress_user, name);
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
-        match (path, read) {
-            (Some(path), None) => {
-                let mut file = open_file(path)?;
-                upload(c.client(), name, &mut file, &config, Some(&mut on_progress))
-            }
+        let mut source;
+        let from = match (path, read) {
+            (Some(path), None) => UploadFrom::File(Path::new(path)),
             (None, Some(read)) => {
-                let mut source = FnSource(|offset: u64, buf: &mut [u8]| {
+                source = FnSource(move |offset: u64, buf: &mut [u8]| {
                     // SAFETY: the callback was supplied for this use; buf is
                     // valid for buf.len() bytes during the call.
                     let n = unsafe { read(read_user, offset, buf.as_mut_ptr(), buf.len()) };
@@ -282,19 +285,16 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
                         Err(_) => Err(std::io::Error::other(format!("read callback returned {n}"))),
                     }
                 });
-                upload(
-                    c.client(),
-                    name,
-                    &mut source,
-                    &config,
-                    Some(&mut on_progress),
-                )
+                UploadFrom::Source(&mut source)
             }
-            _ => Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "give exactly one of path and read",
-            )),
-        }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "give exactly one of path and read",
+                ))
+            }
+        };
+        run::run_upload(c.client(), name, from, &config, Some(&mut on_progress))
     })
 }
 
@@ -320,14 +320,18 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
 /// process's user, and the file renamed into place is proven (device and
 /// inode) to be the one written and verified.
 ///
-/// Errors: as `resmgr_client_run_upload`, plus RESMGR_ERR_UNSAFE_NAME
-/// (nothing is fetched; the task is ended with a `fail` report),
-/// RESMGR_ERR_BAD_RESPONSE, RESMGR_ERR_IO (also when the partial file was
-/// replaced by another file during the download: nothing is put in place),
-/// and two failures that are not reported to the platform (the task stays
-/// open): RESMGR_ERR_IN_USE (another download of that name into `dir` is
-/// running), and RESMGR_ERR_URL_EXPIRED — the partial file is kept; call
-/// resmgr_client_get_download_task for a fresh URL and run again.
+/// How the call ends the task: as `resmgr_client_run_upload` says, with
+/// these statuses besides:
+///
+/// - Ended with a `fail` report: RESMGR_ERR_UNSAFE_NAME (nothing is
+///   fetched: no directory can hold that name), RESMGR_ERR_IO (also a
+///   directory that does not exist or cannot be used, and a partial file
+///   replaced by another file during the download: nothing is put in
+///   place), RESMGR_ERR_BAD_RESPONSE.
+/// - Left open, nothing reported: RESMGR_ERR_IN_USE (another download of
+///   that name into `dir` is running; the task is that run's), and
+///   RESMGR_ERR_URL_EXPIRED: the partial file is kept; call
+///   resmgr_client_get_download_task for a fresh URL and run again.
 ///
 /// # Safety
 /// As for `resmgr_client_run_upload`.
@@ -351,21 +355,11 @@ pub unsafe extern "C" fn resmgr_client_run_download(
         let config = c.transfer_config();
         let p = Progress::new(progress, progress_user, name);
         let mut on_progress = |done: u64, total: u64| p.call(done, total);
-        match (dir, write) {
-            (Some(dir), None) => {
-                let mut sink = match DirSink::new(Path::new(dir), name) {
-                    Ok(sink) => sink,
-                    // No directory can ever hold it: end the task, so the
-                    // platform is not left waiting.
-                    Err(e) if e.kind() == ErrorKind::UnsafeName => {
-                        return crate::transfer::fail_task(c.client(), Direction::Download, name, e)
-                    }
-                    Err(e) => return Err(e),
-                };
-                download(c.client(), name, &mut sink, &config, Some(&mut on_progress))
-            }
+        let mut sink;
+        let to = match (dir, write) {
+            (Some(dir), None) => DownloadTo::Dir(Path::new(dir)),
             (None, Some(write)) => {
-                let mut sink = FnSink::new(|offset: u64, data: &[u8]| {
+                sink = FnSink::new(move |offset: u64, data: &[u8]| {
                     // SAFETY: the callback was supplied for this use; data is
                     // valid for data.len() bytes during the call.
                     match unsafe { write(write_user, offset, data.as_ptr(), data.len()) } {
@@ -376,13 +370,16 @@ pub unsafe extern "C" fn resmgr_client_run_download(
                         )),
                     }
                 });
-                download(c.client(), name, &mut sink, &config, Some(&mut on_progress))
+                DownloadTo::Sink(&mut sink)
             }
-            _ => Err(Error::new(
-                ErrorKind::InvalidArgument,
-                "give exactly one of dir and write",
-            )),
-        }
+            _ => {
+                return Err(Error::new(
+                    ErrorKind::InvalidArgument,
+                    "give exactly one of dir and write",
+                ))
+            }
+        };
+        run::run_download(c.client(), name, to, &config, Some(&mut on_progress))
     })
 }
 
@@ -392,10 +389,12 @@ pub unsafe extern "C" fn resmgr_client_run_download(
 /// another thread must deliver by feeding down messages — then runs the
 /// upload as `resmgr_client_run_upload` does.
 ///
-/// Errors: as `resmgr_client_create_upload_task_from_file` and
-/// `resmgr_client_run_upload`; RESMGR_ERR_TIMEOUT when no URL came in time
-/// (the task is ended with a `fail` report), RESMGR_ERR_NO_TASK when the
-/// platform refused the task.
+/// How the call ends the task: a file that cannot be hashed
+/// (RESMGR_ERR_IO) or a task that cannot be created (the errors of
+/// `resmgr_client_create_upload_task`) leaves no task; RESMGR_ERR_TIMEOUT
+/// when no URL came in time ends the task with a `fail` report;
+/// RESMGR_ERR_NO_TASK when the platform refused the task (it is gone);
+/// after the URL came, as `resmgr_client_run_upload` says.
 ///
 /// # Safety
 /// As for `resmgr_client_run_upload`.
@@ -416,31 +415,25 @@ pub unsafe extern "C" fn resmgr_client_upload_file(
         // SAFETY: per this function's contract.
         let name = unsafe { opt_str_arg(name, "name") }?;
         let config = c.transfer_config();
-        let (name, _, _) =
-            crate::device::create_upload_task_from_file(c.client(), Path::new(path), name)?;
         let timeout = Duration::from_millis(u64::from(url_timeout_ms));
         let signal = &c.client().io().task_signal;
-        if let Err(e) =
-            crate::device::wait_for_url(c.client(), signal, Direction::Upload, &name, timeout)
-        {
-            // A task the platform never answered is ended; a refused one
-            // already is.
-            return match e.kind() {
-                ErrorKind::Timeout => {
-                    crate::transfer::fail_task(c.client(), Direction::Upload, &name, e)
-                }
-                _ => Err(e),
-            };
-        }
-        let p = Progress::new(progress, progress_user, &name);
-        let mut on_progress = |done: u64, total: u64| p.call(done, total);
-        let mut file = open_file(path)?;
-        upload(
+        // The task's name is known once the file is hashed: the C
+        // progress callback's copy of it is made at the first call.
+        let mut named: Option<Progress> = None;
+        let mut on_progress = |name: &str, done: u64, total: u64| {
+            named
+                .get_or_insert_with(|| Progress::new(progress, progress_user, name))
+                .call(done, total)
+        };
+        run::upload_file(
             c.client(),
-            &name,
-            &mut file,
+            signal,
+            Path::new(path),
+            name,
+            timeout,
             &config,
             Some(&mut on_progress),
         )
+        .map(drop)
     })
 }

@@ -9,13 +9,16 @@
 //!   map onto result codes.
 //!
 //! Both directions publish throttled progress through the client while
-//! they run and end the task with a `done` or `fail` report.
+//! they run and end the task with a `done` or `fail` report; [`run`] holds
+//! the calls that run a task from a file, a directory or a callback and
+//! the rule that says when a run ends its task.
 
 pub mod download;
 mod hashing;
 pub mod http;
 mod pace;
 pub mod resume;
+pub mod run;
 mod socket;
 mod sys;
 pub mod upload;
@@ -109,8 +112,9 @@ pub(crate) fn finish<Io: ClientIo>(
             result_code: 0,
             result_msg: "",
         },
-        // The caller fetches a fresh URL and resumes: the task goes on.
-        Err(e) if e.kind() == ErrorKind::UrlExpired => {
+        // A failure that leaves the task open (run::ends_task): for an
+        // expired URL the caller fetches a fresh one and resumes.
+        Err(e) if !run::ends_task(e.kind()) => {
             if client.holds_task(direction, name, id) {
                 return outcome;
             }

@@ -309,6 +309,49 @@ static void create_upload_task_again_for_same_resource_is_allowed(void)
     rec_free(r);
 }
 
+/* Issue 11: the application can tell whether a task is in flight and how
+ * far it is, through its whole life. */
+static void task_state_follows_a_task_from_creation_to_its_end(void)
+{
+    recorder *r = rec_new();
+    resmgr_client *c = make_client(r);
+    resmgr_task_state st = (resmgr_task_state)-1;
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_NONE);
+    CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 100, MD5_ABC), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_WAITING_FOR_URL);
+    /* The other direction has no task of that name. */
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_DOWNLOAD, "zxc", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_NONE);
+    CHECK_STATUS(upload_url_rsp(c, "zxc", 100, MD5_ABC, TEST_URL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_READY);
+    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_STARTED);
+    CHECK_STATUS(resmgr_client_report_upload_progress(c, "zxc", RESMGR_STATE_DONE, 100, 0, NULL),
+                 RESMGR_OK);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_NONE);
+    /* A download pushed by the platform is ready at once. */
+    CHECK_STATUS(push_download(c, "fw.bin", 3, MD5_ABC, TEST_URL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_DOWNLOAD, "fw.bin", &st), RESMGR_OK);
+    CHECK_EQ_INT(st, RESMGR_TASK_READY);
+    /* Bad arguments: nothing is written. */
+    st = RESMGR_TASK_STARTED;
+    CHECK_STATUS(resmgr_client_task_state(c, 7, "fw.bin", &st), RESMGR_ERR_INVALID_ARG);
+    CHECK_STATUS(resmgr_client_task_state(NULL, RESMGR_DIRECTION_DOWNLOAD, "fw.bin", &st),
+                 RESMGR_ERR_NULL_ARG);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_DOWNLOAD, NULL, &st),
+                 RESMGR_ERR_NULL_ARG);
+    CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_DOWNLOAD, "fw.bin", NULL),
+                 RESMGR_ERR_NULL_ARG);
+    CHECK_EQ_INT(st, RESMGR_TASK_STARTED);
+    resmgr_client_free(c);
+    rec_free(r);
+}
+
 static void create_upload_task_conflict_with_other_size_or_md5(void)
 {
     recorder *r = rec_new();
@@ -1346,6 +1389,7 @@ int main(void)
     RUN_TEST(create_upload_task_refuses_invalid_names);
     RUN_TEST(create_upload_task_refuses_invalid_md5);
     RUN_TEST(create_upload_task_again_for_same_resource_is_allowed);
+    RUN_TEST(task_state_follows_a_task_from_creation_to_its_end);
     RUN_TEST(create_upload_task_conflict_with_other_size_or_md5);
     RUN_TEST(create_upload_task_refuses_more_than_max_tasks);
 

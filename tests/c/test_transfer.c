@@ -1759,6 +1759,31 @@ static void unsafe_names_are_refused_in_a_directory(void)
     free(s.buf);
 }
 
+/* Issue 11: a run that fails on the device's side before any byte moves
+ * (a download directory that does not exist, an upload file that cannot
+ * be opened) ends the task with a fail report, as the header says of
+ * RESMGR_ERR_IO; it used to return with the task left open and the
+ * platform never told. */
+static void run_into_a_missing_directory_ends_the_task(void)
+{
+    dl_fix f;
+    char missing[512];
+    resmgr_task_state state = RESMGR_TASK_STARTED;
+    if (dl_setup(&f, "fw.bin", 1000, 0, 5000)) {
+        join_path(missing, sizeof missing, f.dir, "no-such-dir");
+        CHECK_STATUS(resmgr_client_run_download(f.c, "fw.bin", missing, NULL, NULL, NULL, NULL),
+                     RESMGR_ERR_IO);
+        CHECK_ERROR_MESSAGE();
+        CHECK_LAST_FAIL_ANY(f.r, DL, "fw.bin");
+        CHECK_STATUS(resmgr_client_download_progress(f.c, "fw.bin", 0, NULL), RESMGR_ERR_NO_TASK);
+        CHECK_STATUS(resmgr_client_task_state(f.c, RESMGR_DIRECTION_DOWNLOAD, "fw.bin", &state),
+                     RESMGR_OK);
+        CHECK_EQ_INT(state, RESMGR_TASK_NONE);
+        CHECK_EQ_INT(srv_count(&f.srv), 0);
+    }
+    dl_teardown(&f);
+}
+
 /* ------------------------------------------------------------------ */
 /* Upload fixture                                                       */
 /* ------------------------------------------------------------------ */
@@ -1846,6 +1871,22 @@ static void check_no_complete_body_(ul_fix *f, const char *file, int line)
 /* ------------------------------------------------------------------ */
 /* 8. Uploads                                                           */
 /* ------------------------------------------------------------------ */
+
+static void run_upload_from_a_missing_file_ends_the_task(void)
+{
+    ul_fix f;
+    char missing[512];
+    if (ul_setup(&f, "log.bin", 1000, 0, 5000)) {
+        join_path(missing, sizeof missing, f.dir, "no-such-file.bin");
+        CHECK_STATUS(resmgr_client_run_upload(f.c, "log.bin", missing, NULL, NULL, NULL, NULL),
+                     RESMGR_ERR_IO);
+        CHECK_ERROR_MESSAGE();
+        CHECK_LAST_FAIL_ANY(f.r, UL, "log.bin");
+        CHECK_STATUS(resmgr_client_upload_progress(f.c, "log.bin", 0, NULL), RESMGR_ERR_NO_TASK);
+        CHECK_EQ_INT(srv_count(&f.srv), 0);
+    }
+    ul_teardown(&f);
+}
 
 static void upload_from_file_sends_length_and_content_md5(void)
 {
@@ -2808,6 +2849,8 @@ int main(void)
     RUN_TEST(download_403_is_url_expired_and_not_reported);
     RUN_TEST(download_of_a_name_another_download_holds_is_in_use);
     RUN_TEST(unsafe_names_are_refused_in_a_directory);
+    RUN_TEST(run_into_a_missing_directory_ends_the_task);
+    RUN_TEST(run_upload_from_a_missing_file_ends_the_task);
     RUN_TEST(upload_from_file_sends_length_and_content_md5);
     RUN_TEST(upload_from_read_callback_sends_the_buffer);
     RUN_TEST(upload_of_an_empty_object);
