@@ -113,92 +113,84 @@ pub enum resmgr_status {
     RESMGR_ERR_PANIC = -99,
 }
 
-use resmgr_status::*;
-
-impl From<ErrorKind> for resmgr_status {
-    fn from(kind: ErrorKind) -> Self {
-        match kind {
-            ErrorKind::NullArgument => RESMGR_ERR_NULL_ARG,
-            ErrorKind::InvalidArgument => RESMGR_ERR_INVALID_ARG,
-            ErrorKind::Utf8 => RESMGR_ERR_UTF8,
-            ErrorKind::InvalidId => RESMGR_ERR_INVALID_ID,
-            ErrorKind::WrongTopic => RESMGR_ERR_WRONG_TOPIC,
-            ErrorKind::PayloadTooLarge => RESMGR_ERR_PAYLOAD_TOO_LARGE,
-            ErrorKind::Json => RESMGR_ERR_JSON,
-            ErrorKind::MessageType => RESMGR_ERR_MESSAGE_TYPE,
-            ErrorKind::UnknownMessage => RESMGR_ERR_UNKNOWN_MESSAGE,
-            ErrorKind::MissingField => RESMGR_ERR_MISSING_FIELD,
-            ErrorKind::InvalidName => RESMGR_ERR_INVALID_NAME,
-            ErrorKind::InvalidSize => RESMGR_ERR_INVALID_SIZE,
-            ErrorKind::InvalidMd5 => RESMGR_ERR_INVALID_MD5,
-            ErrorKind::InvalidUrl => RESMGR_ERR_INVALID_URL,
-            ErrorKind::InvalidField => RESMGR_ERR_INVALID_FIELD,
-            ErrorKind::Publish => RESMGR_ERR_PUBLISH,
-            ErrorKind::NoTask => RESMGR_ERR_NO_TASK,
-            ErrorKind::TaskConflict => RESMGR_ERR_TASK_CONFLICT,
-            ErrorKind::TooManyTasks => RESMGR_ERR_TOO_MANY_TASKS,
-            ErrorKind::Io => RESMGR_ERR_IO,
-            ErrorKind::Timeout => RESMGR_ERR_TIMEOUT,
-            ErrorKind::NotFound => RESMGR_ERR_NOT_FOUND,
-            ErrorKind::SignInvalid => RESMGR_ERR_SIGN_INVALID,
-            ErrorKind::UrlExpired => RESMGR_ERR_URL_EXPIRED,
-            ErrorKind::Md5Mismatch => RESMGR_ERR_MD5_MISMATCH,
-            ErrorKind::Http => RESMGR_ERR_HTTP,
-            ErrorKind::Network => RESMGR_ERR_NETWORK,
-            ErrorKind::Tls => RESMGR_ERR_TLS,
-            ErrorKind::Cancelled => RESMGR_ERR_CANCELLED,
-            ErrorKind::UnsafeName => RESMGR_ERR_UNSAFE_NAME,
-            ErrorKind::NoUrl => RESMGR_ERR_NO_URL,
-            ErrorKind::BadResponse => RESMGR_ERR_BAD_RESPONSE,
-            ErrorKind::InUse => RESMGR_ERR_IN_USE,
-            ErrorKind::InvalidState => RESMGR_ERR_INVALID_STATE,
-            ErrorKind::NotAuthorized => RESMGR_ERR_NOT_AUTHORIZED,
-            ErrorKind::Panic => RESMGR_ERR_PANIC,
+/// Writes, from the catalogue below, everything that goes with a status
+/// besides its number and doc (those are in the enum, which cbindgen
+/// reads; it cannot read a macro's output): the mapping from
+/// [`ErrorKind`], the static text, and the list of every status. Both
+/// matches are exhaustive, so a status or an error kind missing from the
+/// catalogue does not compile.
+macro_rules! status_catalogue {
+    ($ok:ident => $ok_text:literal; $($status:ident => $text:literal, $kind:ident;)*) => {
+        impl From<ErrorKind> for resmgr_status {
+            fn from(kind: ErrorKind) -> Self {
+                match kind {
+                    $(ErrorKind::$kind => resmgr_status::$status,)*
+                }
+            }
         }
-    }
+
+        impl resmgr_status {
+            /// Every status, in the catalogue's order.
+            const ALL: &'static [resmgr_status] = &[resmgr_status::$ok, $(resmgr_status::$status,)*];
+
+            /// The static description.
+            fn text(self) -> &'static CStr {
+                match self {
+                    resmgr_status::$ok => $ok_text,
+                    $(resmgr_status::$status => $text,)*
+                }
+            }
+        }
+    };
+}
+
+// The catalogue: each status once, with its text and the error kind that
+// maps to it.
+status_catalogue! {
+    RESMGR_OK => c"success";
+    RESMGR_ERR_NULL_ARG => c"a required pointer argument was NULL", NullArgument;
+    RESMGR_ERR_INVALID_ARG => c"invalid argument", InvalidArgument;
+    RESMGR_ERR_UTF8 => c"string is not valid UTF-8", Utf8;
+    RESMGR_ERR_INVALID_ID => c"invalid product id or device name", InvalidId;
+    RESMGR_ERR_WRONG_TOPIC => c"message is not on this device's down topic", WrongTopic;
+    RESMGR_ERR_PAYLOAD_TOO_LARGE => c"down message too large", PayloadTooLarge;
+    RESMGR_ERR_JSON => c"down message is not a JSON object", Json;
+    RESMGR_ERR_MESSAGE_TYPE => c"down message type missing or not a string", MessageType;
+    RESMGR_ERR_UNKNOWN_MESSAGE => c"unknown down message type", UnknownMessage;
+    RESMGR_ERR_MISSING_FIELD => c"down message lacks a required field", MissingField;
+    RESMGR_ERR_INVALID_NAME => c"invalid resource name", InvalidName;
+    RESMGR_ERR_INVALID_SIZE => c"invalid size", InvalidSize;
+    RESMGR_ERR_INVALID_MD5 => c"invalid md5", InvalidMd5;
+    RESMGR_ERR_INVALID_URL => c"invalid URL", InvalidUrl;
+    RESMGR_ERR_INVALID_FIELD => c"invalid field in down message", InvalidField;
+    RESMGR_ERR_PUBLISH => c"publish callback failed", Publish;
+    RESMGR_ERR_NO_TASK => c"no such task", NoTask;
+    RESMGR_ERR_TASK_CONFLICT => c"a different task with that name is in flight", TaskConflict;
+    RESMGR_ERR_TOO_MANY_TASKS => c"too many tasks in flight", TooManyTasks;
+    RESMGR_ERR_IO => c"file I/O error", Io;
+    RESMGR_ERR_TIMEOUT => c"transfer timed out", Timeout;
+    RESMGR_ERR_NOT_FOUND => c"object not found (HTTP 404)", NotFound;
+    RESMGR_ERR_SIGN_INVALID => c"signature rejected (HTTP 403)", SignInvalid;
+    RESMGR_ERR_URL_EXPIRED => c"download URL expired (HTTP 403): fetch a fresh URL and resume", UrlExpired;
+    RESMGR_ERR_MD5_MISMATCH => c"MD5 mismatch", Md5Mismatch;
+    RESMGR_ERR_HTTP => c"unexpected HTTP status", Http;
+    RESMGR_ERR_NETWORK => c"network failure", Network;
+    RESMGR_ERR_TLS => c"TLS failure", Tls;
+    RESMGR_ERR_CANCELLED => c"cancelled", Cancelled;
+    RESMGR_ERR_UNSAFE_NAME => c"download name is not a safe file name", UnsafeName;
+    RESMGR_ERR_NO_URL => c"task has no URL yet", NoUrl;
+    RESMGR_ERR_BAD_RESPONSE => c"store sent an invalid response", BadResponse;
+    RESMGR_ERR_IN_USE => c"another download of that name into that directory is running", InUse;
+    RESMGR_ERR_INVALID_STATE => c"call does not fit the client's state", InvalidState;
+    RESMGR_ERR_NOT_AUTHORIZED => c"MQTT broker refused the login", NotAuthorized;
+    RESMGR_ERR_PANIC => c"internal error (panic)", Panic;
 }
 
 fn status_text(status: i32) -> &'static CStr {
-    match status {
-        0 => c"success",
-        -1 => c"a required pointer argument was NULL",
-        -2 => c"invalid argument",
-        -3 => c"string is not valid UTF-8",
-        -4 => c"invalid product id or device name",
-        -5 => c"message is not on this device's down topic",
-        -6 => c"down message too large",
-        -7 => c"down message is not a JSON object",
-        -8 => c"down message type missing or not a string",
-        -9 => c"unknown down message type",
-        -10 => c"down message lacks a required field",
-        -11 => c"invalid resource name",
-        -12 => c"invalid size",
-        -13 => c"invalid md5",
-        -14 => c"invalid URL",
-        -15 => c"invalid field in down message",
-        -16 => c"publish callback failed",
-        -17 => c"no such task",
-        -18 => c"a different task with that name is in flight",
-        -19 => c"too many tasks in flight",
-        -20 => c"file I/O error",
-        -30 => c"transfer timed out",
-        -31 => c"object not found (HTTP 404)",
-        -32 => c"signature rejected (HTTP 403)",
-        -33 => c"download URL expired (HTTP 403): fetch a fresh URL and resume",
-        -34 => c"MD5 mismatch",
-        -35 => c"unexpected HTTP status",
-        -36 => c"network failure",
-        -37 => c"TLS failure",
-        -38 => c"cancelled",
-        -39 => c"download name is not a safe file name",
-        -40 => c"task has no URL yet",
-        -41 => c"store sent an invalid response",
-        -42 => c"another download of that name into that directory is running",
-        -50 => c"call does not fit the client's state",
-        -51 => c"MQTT broker refused the login",
-        -99 => c"internal error (panic)",
-        _ => c"unknown status",
-    }
+    resmgr_status::ALL
+        .iter()
+        .find(|s| **s as i32 == status)
+        .map_or(c"unknown status", |s| s.text())
 }
 
 /// The last error: per thread with `std`.
@@ -306,48 +298,12 @@ mod tests {
 
     #[test]
     fn every_status_has_its_own_text() {
-        let all = [
-            RESMGR_OK,
-            RESMGR_ERR_NULL_ARG,
-            RESMGR_ERR_INVALID_ARG,
-            RESMGR_ERR_UTF8,
-            RESMGR_ERR_INVALID_ID,
-            RESMGR_ERR_WRONG_TOPIC,
-            RESMGR_ERR_PAYLOAD_TOO_LARGE,
-            RESMGR_ERR_JSON,
-            RESMGR_ERR_MESSAGE_TYPE,
-            RESMGR_ERR_UNKNOWN_MESSAGE,
-            RESMGR_ERR_MISSING_FIELD,
-            RESMGR_ERR_INVALID_NAME,
-            RESMGR_ERR_INVALID_SIZE,
-            RESMGR_ERR_INVALID_MD5,
-            RESMGR_ERR_INVALID_URL,
-            RESMGR_ERR_INVALID_FIELD,
-            RESMGR_ERR_PUBLISH,
-            RESMGR_ERR_NO_TASK,
-            RESMGR_ERR_TASK_CONFLICT,
-            RESMGR_ERR_TOO_MANY_TASKS,
-            RESMGR_ERR_IO,
-            RESMGR_ERR_TIMEOUT,
-            RESMGR_ERR_NOT_FOUND,
-            RESMGR_ERR_SIGN_INVALID,
-            RESMGR_ERR_URL_EXPIRED,
-            RESMGR_ERR_MD5_MISMATCH,
-            RESMGR_ERR_HTTP,
-            RESMGR_ERR_NETWORK,
-            RESMGR_ERR_TLS,
-            RESMGR_ERR_CANCELLED,
-            RESMGR_ERR_UNSAFE_NAME,
-            RESMGR_ERR_NO_URL,
-            RESMGR_ERR_BAD_RESPONSE,
-            RESMGR_ERR_IN_USE,
-            RESMGR_ERR_INVALID_STATE,
-            RESMGR_ERR_NOT_AUTHORIZED,
-            RESMGR_ERR_PANIC,
-        ];
+        let all = resmgr_status::ALL;
         let texts: std::collections::HashSet<_> =
             all.iter().map(|s| status_text(*s as i32)).collect();
         assert_eq!(texts.len(), all.len());
+        let numbers: std::collections::HashSet<_> = all.iter().map(|s| *s as i32).collect();
+        assert_eq!(numbers.len(), all.len(), "a number is used twice");
         assert!(!texts.contains(status_text(12345)));
     }
 
