@@ -100,9 +100,6 @@ pub(crate) struct FfiIo {
     /// Wakes `resmgr_client_upload_file` waiting for its URL.
     #[cfg(feature = "std")]
     pub(crate) task_signal: crate::device::TaskSignal,
-    /// Connection state of the built-in MQTT connection, for waiting on it.
-    #[cfg(feature = "mqtt")]
-    pub(crate) link: Arc<(std::sync::Mutex<bool>, std::sync::Condvar)>,
     /// Set when resmgr_client_free starts: no event is delivered after it.
     closed: AtomicBool,
 }
@@ -155,14 +152,6 @@ impl ClientIo for FfiIo {
             // SAFETY: the callback was supplied for exactly this use; the
             // event lives until it returns.
             with_c_event(event, |ev| unsafe { cb(self.user, ev) });
-        }
-        // After the callback: whoever waits for the connection then finds
-        // the application already told.
-        #[cfg(feature = "mqtt")]
-        if let Event::Connected | Event::Disconnected { .. } = event {
-            let (up, changed) = &*self.link;
-            *up.lock().unwrap_or_else(|e| e.into_inner()) = matches!(event, Event::Connected);
-            changed.notify_all();
         }
     }
 
@@ -223,8 +212,6 @@ impl resmgr_client {
             up_topic: to_c(topics.up()),
             #[cfg(feature = "std")]
             task_signal: Default::default(),
-            #[cfg(feature = "mqtt")]
-            link: Default::default(),
             closed: AtomicBool::new(false),
         };
         Ok(resmgr_client {

@@ -3,7 +3,7 @@
 use std::ffi::{c_char, c_void};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::boundary::{mut_arg, null_arg, opt_str_arg, ref_arg, status_call, str_arg};
 use super::client::{resmgr_client, resmgr_event_fn, PublishVia};
@@ -356,8 +356,7 @@ pub unsafe extern "C" fn resmgr_client_connect(client: *const resmgr_client) -> 
         let mut running = link.lock();
         running.check_can_connect()?;
         let topics = c.client().topics();
-        let (product_id, device_name) = split_ids(topics.down());
-        let config = link.config(product_id, device_name)?;
+        let config = link.config(topics.product_id(), topics.device_name())?;
         running.current = Some(MqttConnection::start(
             c.inner.clone(),
             link.publisher.clone(),
@@ -394,14 +393,6 @@ impl Connections {
     }
 }
 
-/// The product id and device name back out of a validated down topic.
-fn split_ids(down: &str) -> (&str, &str) {
-    let mut parts = down.rsplitn(3, '/');
-    let device = parts.next().unwrap_or_default();
-    let product = parts.next().unwrap_or_default();
-    (product, device)
-}
-
 /// Blocks until the built-in connection is up, or `timeout_ms` passes.
 ///
 /// Errors: RESMGR_ERR_NULL_ARG, RESMGR_ERR_INVALID_STATE (not connecting),
@@ -424,23 +415,8 @@ pub unsafe extern "C" fn resmgr_client_wait_connected(
                 "not connecting: call resmgr_client_connect first",
             ));
         }
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-        let (up, changed) = &*c.client().io().link;
-        let mut up = up.lock().unwrap_or_else(|e| e.into_inner());
-        while !*up {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!("not connected to the broker within {timeout_ms} ms"),
-                ));
-            }
-            up = changed
-                .wait_timeout(up, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        Ok(())
+        link.publisher
+            .wait_connected(Duration::from_millis(u64::from(timeout_ms)))
     })
 }
 

@@ -11,7 +11,7 @@ pub mod auth;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -77,6 +77,10 @@ pub struct MqttPublisher {
     client: Mutex<Option<rumqttc::Client>>,
     /// QoS 1 messages queued or sent and not yet acknowledged.
     unacked: AtomicUsize,
+    /// Up (connected and subscribed) or not, as the application was last
+    /// told by an event; for [`wait_connected`](Self::wait_connected).
+    up: Mutex<bool>,
+    up_changed: Condvar,
 }
 
 impl MqttPublisher {
@@ -107,6 +111,38 @@ impl MqttPublisher {
     /// QoS 1 messages not yet acknowledged by the broker.
     pub fn unacked(&self) -> usize {
         self.unacked.load(Ordering::SeqCst)
+    }
+
+    /// Blocks until the connection is up and subscribed (the application
+    /// has had [`Event::Connected`]), or `timeout` passes
+    /// ([`ErrorKind::Timeout`]). Never call it on the connection's own
+    /// thread (from a client callback): that thread makes the connection.
+    pub fn wait_connected(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let mut up = self.up.lock().unwrap_or_else(|e| e.into_inner());
+        while !*up {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::new(
+                    ErrorKind::Timeout,
+                    format!(
+                        "not connected to the broker within {} ms",
+                        timeout.as_millis()
+                    ),
+                ));
+            }
+            up = self
+                .up_changed
+                .wait_timeout(up, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        Ok(())
+    }
+
+    fn set_up(&self, up: bool) {
+        *self.up.lock().unwrap_or_else(|e| e.into_inner()) = up;
+        self.up_changed.notify_all();
     }
 }
 
@@ -295,6 +331,14 @@ struct Worker<Io: ClientIo> {
 }
 
 impl<Io: ClientIo> Worker<Io> {
+    /// Tells the application of a connect or disconnect, then whoever
+    /// waits for the connection: a waiter that wakes finds the
+    /// application already told.
+    fn tell(&self, event: &Event<'_>) {
+        self.client.io().event(event);
+        self.publisher.set_up(matches!(event, Event::Connected));
+    }
+
     fn run(mut self, mut connection: rumqttc::Connection) {
         self.down = self.client.topics().down().to_owned();
         let mut connected = false;
@@ -341,11 +385,11 @@ impl<Io: ClientIo> Worker<Io> {
                         .iter()
                         .all(|c| matches!(c, rumqttc::SubscribeReasonCode::Success(_)));
                     if granted {
-                        self.client.io().event(&Event::Connected);
+                        self.tell(&Event::Connected);
                     } else {
                         let reason =
                             format!("the broker refused the subscription to {}", self.down);
-                        self.client.io().event(&Event::Disconnected {
+                        self.tell(&Event::Disconnected {
                             reason: &reason,
                             kind: ErrorKind::NotAuthorized,
                         });
@@ -381,7 +425,7 @@ impl<Io: ClientIo> Worker<Io> {
                         failures = 0;
                     }
                     if connected || failures == 0 {
-                        self.client.io().event(&Event::Disconnected {
+                        self.tell(&Event::Disconnected {
                             reason: &reason,
                             kind: failure_kind(&e),
                         });
@@ -404,7 +448,7 @@ impl<Io: ClientIo> Worker<Io> {
             }
         }
         if connected {
-            self.client.io().event(&Event::Disconnected {
+            self.tell(&Event::Disconnected {
                 reason: "disconnected by the application",
                 kind: ErrorKind::Network,
             });

@@ -9,7 +9,11 @@ use crate::prelude::*;
 pub struct Topics {
     up: String,
     down: String,
+    /// Bytes of the product id, which starts `up` after [`UP_PREFIX`].
+    product_len: usize,
 }
+
+const UP_PREFIX: &str = "$resource/up/service/";
 
 impl Topics {
     /// Builds the topics after checking both identifiers.
@@ -17,9 +21,20 @@ impl Topics {
         check_id("product id", product_id, MAX_PRODUCT_ID_LEN)?;
         check_id("device name", device_name, MAX_DEVICE_NAME_LEN)?;
         Ok(Topics {
-            up: format!("$resource/up/service/{product_id}/{device_name}"),
+            up: format!("{UP_PREFIX}{product_id}/{device_name}"),
             down: format!("$resource/down/service/{product_id}/{device_name}"),
+            product_len: product_id.len(),
         })
+    }
+
+    /// The product id the topics were built from.
+    pub fn product_id(&self) -> &str {
+        &self.up[UP_PREFIX.len()..UP_PREFIX.len() + self.product_len]
+    }
+
+    /// The device name the topics were built from.
+    pub fn device_name(&self) -> &str {
+        &self.up[UP_PREFIX.len() + self.product_len + 1..]
     }
 
     /// `$resource/up/service/{productid}/{devicename}`.
@@ -81,6 +96,13 @@ fn check_id(what: &str, id: &str, max: usize) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_identifiers_come_back_as_given() {
+        let t = Topics::new("PROD_1", "dev-1.a:b@c").unwrap();
+        assert_eq!(t.product_id(), "PROD_1");
+        assert_eq!(t.device_name(), "dev-1.a:b@c");
+    }
 
     #[test]
     fn topics_follow_the_platform_layout() {
