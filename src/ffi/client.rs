@@ -169,7 +169,7 @@ pub struct resmgr_client {
     /// The built-in connection's settings and state (clients made with
     /// resmgr_client_new_mqtt only).
     #[cfg(feature = "mqtt")]
-    pub(crate) mqtt: Option<super::mqtt::Link>,
+    pub(crate) mqtt: Option<crate::mqtt::link::Link>,
     #[cfg(feature = "http")]
     pub(crate) transfer_config: std::sync::Mutex<crate::transfer::TransferConfig>,
 }

@@ -2,15 +2,14 @@
 
 use std::ffi::{c_char, c_void};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::boundary::{mut_arg, null_arg, opt_str_arg, ref_arg, status_call, str_arg};
 use super::client::{resmgr_client, resmgr_event_fn, PublishVia};
 use super::status::resmgr_status;
 use crate::error::{Error, ErrorKind, Result};
-use crate::mqtt::auth::{key_credentials, Credentials, KeyAuth, SignMethod, DEFAULT_SDK_APP_ID};
-use crate::mqtt::{MqttConfig, MqttConnection, MqttPublisher};
+use crate::mqtt::auth::{SignMethod, DEFAULT_SDK_APP_ID};
+use crate::mqtt::link::{Link, Settings};
 use zeroize::Zeroizing;
 
 /// How the built-in connection signs the platform's key authentication.
@@ -76,62 +75,6 @@ pub struct resmgr_mqtt_options {
     pub reconnect_min_ms: u32,
     /// Longest delay between reconnection attempts (default 30000).
     pub reconnect_max_ms: u32,
-}
-
-/// The copied settings of a built-in connection. The secret (needed for
-/// the fresh credentials of every connect) and the password are zeroed
-/// when the client is freed.
-struct Settings {
-    host: String,
-    port: u16,
-    tls: bool,
-    ca_file: Option<PathBuf>,
-    secret: Option<Zeroizing<String>>,
-    method: SignMethod,
-    sdk_app_id: String,
-    valid_for_s: u64,
-    connid: Option<String>,
-    expiry: Option<u64>,
-    username: String,
-    password: Zeroizing<String>,
-    client_id: Option<String>,
-    keep_alive: Duration,
-    connect_timeout: Duration,
-    reconnect_min: Duration,
-    reconnect_max: Duration,
-}
-
-/// A handle's built-in connection: settings, publisher and running state.
-pub(crate) struct Link {
-    settings: Settings,
-    publisher: Arc<MqttPublisher>,
-    connection: Mutex<Connections>,
-}
-
-/// The connection threads of a handle. A thread is never joined while the
-/// lock is held: it may be inside a callback that calls in here.
-#[derive(Default)]
-struct Connections {
-    /// The connection that connects, is up or reconnects.
-    current: Option<MqttConnection>,
-    /// Connections told to stop from their own thread (a callback called
-    /// resmgr_client_disconnect), not yet joined: the next connect,
-    /// disconnect or free joins them.
-    stopping: Vec<MqttConnection>,
-    /// Set by resmgr_client_free: nothing connects any more.
-    closed: bool,
-}
-
-impl Connections {
-    /// Takes out the stopping connections this thread can join (all but
-    /// its own).
-    fn take_joinable(&mut self) -> Vec<MqttConnection> {
-        let (own, others) = std::mem::take(&mut self.stopping)
-            .into_iter()
-            .partition(MqttConnection::is_own_thread);
-        self.stopping = own;
-        others
-    }
 }
 
 /// Fills `*options` with the defaults.
@@ -222,45 +165,6 @@ unsafe fn settings(o: &resmgr_mqtt_options) -> Result<Settings> {
     })
 }
 
-impl Link {
-    /// The connection settings with credentials made now (a fresh connid
-    /// and expiry for key authentication).
-    fn config(&self, product_id: &str, device_name: &str) -> Result<MqttConfig> {
-        let s = &self.settings;
-        let mut credentials = match &s.secret {
-            Some(secret) => key_credentials(&KeyAuth {
-                product_id,
-                device_name,
-                secret_base64: secret.as_str(),
-                method: s.method,
-                sdk_app_id: &s.sdk_app_id,
-                connid: s.connid.as_deref(),
-                expiry: s.expiry,
-                valid_for_s: s.valid_for_s,
-            })?,
-            None => Credentials {
-                client_id: format!("{product_id}{device_name}"),
-                username: s.username.clone(),
-                password: s.password.to_string(),
-            },
-        };
-        if let Some(id) = &s.client_id {
-            credentials.client_id = id.clone();
-        }
-        Ok(MqttConfig {
-            host: s.host.clone(),
-            port: s.port,
-            tls: s.tls,
-            ca_file: s.ca_file.clone(),
-            credentials,
-            keep_alive: s.keep_alive,
-            connect_timeout: s.connect_timeout,
-            reconnect_min: s.reconnect_min,
-            reconnect_max: s.reconnect_max,
-        })
-    }
-}
-
 /// Creates a client that owns its MQTT connection: messages are published
 /// through it and every message on the down topic is handled by it. Events
 /// (including RESMGR_EVENT_CONNECTED / _DISCONNECTED) are delivered on the
@@ -293,24 +197,15 @@ pub unsafe extern "C" fn resmgr_client_new_mqtt(
         }
         // SAFETY: per this function's contract.
         let settings = unsafe { settings(options) }?;
-        let publisher = Arc::new(MqttPublisher::default());
+        let topics = crate::protocol::Topics::new(product_id, device_name)?;
+        let link = Link::new(settings, &topics)?;
         let mut handle = resmgr_client::build(
             product_id,
             device_name,
-            PublishVia::Mqtt(publisher.clone()),
+            PublishVia::Mqtt(link.publisher().clone()),
             on_event,
             user,
         )?;
-        let link = Link {
-            settings,
-            publisher,
-            connection: Mutex::new(Connections::default()),
-        };
-        // Fail now, not on the connection thread, on bad credentials or CA.
-        let config = link.config(product_id, device_name)?;
-        if config.tls {
-            crate::mqtt::check_tls(&config)?;
-        }
         handle.mqtt = Some(link);
         // SAFETY: checked non-NULL above; writable per the contract.
         unsafe { *out = Box::into_raw(Box::new(handle)) };
@@ -348,49 +243,8 @@ pub unsafe extern "C" fn resmgr_client_connect(client: *const resmgr_client) -> 
     status_call(|| {
         // SAFETY: per this function's contract.
         let c = unsafe { ref_arg(client, "client") }?;
-        let link = link(c)?;
-        // Threads stopped from their own callbacks are joined first (never
-        // under the lock), so that two connections never overlap.
-        let joinable = link.lock().check_can_connect()?.take_joinable();
-        drop(joinable);
-        let mut running = link.lock();
-        running.check_can_connect()?;
-        let topics = c.client().topics();
-        let config = link.config(topics.product_id(), topics.device_name())?;
-        running.current = Some(MqttConnection::start(
-            c.inner.clone(),
-            link.publisher.clone(),
-            &config,
-        )?);
-        Ok(())
+        link(c)?.connect(&c.inner)
     })
-}
-
-impl Connections {
-    fn check_can_connect(&mut self) -> Result<&mut Self> {
-        if self.closed {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "the client is being freed",
-            ));
-        }
-        if self.current.is_some() {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "already connected (or connecting)",
-            ));
-        }
-        // Two connections of one client never overlap: this thread's
-        // connection ends only once the callback returns.
-        if self.stopping.iter().any(MqttConnection::is_own_thread) {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "the connection is stopping (disconnected from its own callback); \
-                 connect from another thread once the callback has returned",
-            ));
-        }
-        Ok(self)
-    }
 }
 
 /// Blocks until the built-in connection is up, or `timeout_ms` passes.
@@ -408,15 +262,7 @@ pub unsafe extern "C" fn resmgr_client_wait_connected(
     status_call(|| {
         // SAFETY: per this function's contract.
         let c = unsafe { ref_arg(client, "client") }?;
-        let link = link(c)?;
-        if link.lock().current.is_none() {
-            return Err(Error::new(
-                ErrorKind::InvalidState,
-                "not connecting: call resmgr_client_connect first",
-            ));
-        }
-        link.publisher
-            .wait_connected(Duration::from_millis(u64::from(timeout_ms)))
+        link(c)?.wait_connected(Duration::from_millis(u64::from(timeout_ms)))
     })
 }
 
@@ -446,50 +292,6 @@ pub unsafe extern "C" fn resmgr_client_disconnect(
     status_call(|| {
         // SAFETY: per this function's contract.
         let c = unsafe { ref_arg(client, "client") }?;
-        let link = link(c)?;
-        let (current, joinable) = {
-            let mut running = link.lock();
-            (running.current.take(), running.take_joinable())
-        };
-        let stopped_any = current.is_some() || !joinable.is_empty();
-        match current {
-            // On the connection's own thread (from a callback): it cannot
-            // wait for acks or join itself; it stops once the callback
-            // returns and is joined later.
-            Some(connection) if connection.is_own_thread() => {
-                connection.request_stop();
-                link.lock().stopping.push(connection);
-            }
-            Some(connection) => connection.stop(Duration::from_millis(u64::from(timeout_ms))),
-            None => {}
-        }
-        drop(joinable);
-        if !stopped_any {
-            return Err(Error::new(ErrorKind::InvalidState, "not connected"));
-        }
-        Ok(())
+        link(c)?.disconnect(Duration::from_millis(u64::from(timeout_ms)))
     })
-}
-
-impl Link {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Connections> {
-        self.connection.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Stops every connection thread for good and joins it (part of
-    /// resmgr_client_free): afterwards no callback runs.
-    pub(crate) fn close(&self) {
-        let (current, stopping) = {
-            let mut running = self.lock();
-            running.closed = true;
-            (
-                running.current.take(),
-                std::mem::take(&mut running.stopping),
-            )
-        };
-        // Dropping stops and joins (a thread cannot join itself: free from
-        // a callback, which the header forbids, leaves that one to end).
-        drop(current);
-        drop(stopping);
-    }
 }

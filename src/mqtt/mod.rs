@@ -8,6 +8,7 @@
 //! message for that thread, so no application call blocks on the network.
 
 pub mod auth;
+pub mod link;
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
