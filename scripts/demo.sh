@@ -118,7 +118,7 @@ for name in "${selected[@]}"; do
 done
 
 section "setup"
-bash scripts/setup.sh
+bash scripts/setup.sh demo
 section "build ($build_dir)"
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$build_dir" -j "$jobs" "${targets[@]}"

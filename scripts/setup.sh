@@ -1,8 +1,27 @@
 #!/usr/bin/env bash
-# Installs everything resmgr's build, tests and demo need on a Debian machine.
+# Installs what resmgr's demo or tests need on a Debian machine.
+#
+#   scripts/setup.sh demo   what scripts/demo.sh uses: a C toolchain, cmake,
+#                           mosquitto (the platform's broker)
+#   scripts/setup.sh        (or `test`) everything scripts/test.sh uses
+#                           besides: valgrind, the MQTT clients and headers,
+#                           openssl, curl, faketime, the sanitizer runtimes,
+#                           rustfmt, clippy, cbindgen, cargo-fuzz, Miri and
+#                           s3s-fs (the Cortex-M tools are
+#                           scripts/setup-firmware.sh's)
+#
 # Idempotent: each tool is installed only when it is missing or at the wrong
 # version, so running it before every build costs a few milliseconds.
 set -euo pipefail
+
+what=${1:-test}
+case "$what" in
+  demo | test) ;;
+  *)
+    echo "usage: scripts/setup.sh [demo|test]" >&2
+    exit 2
+    ;;
+esac
 
 # Pinned so the committed header is reproducible (tests compare it byte for byte).
 CBINDGEN_VERSION=0.29.4
@@ -17,41 +36,45 @@ apt_packages=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have cmake || apt_packages+=(cmake)
 have gcc || apt_packages+=(gcc)
-have g++ || apt_packages+=(g++)
 have make || apt_packages+=(make)
 have pkg-config || apt_packages+=(pkg-config)
-have valgrind || apt_packages+=(valgrind)
 have mosquitto || [ -x /usr/sbin/mosquitto ] || apt_packages+=(mosquitto)
-have mosquitto_pub || apt_packages+=(mosquitto-clients)
-[ -f /usr/include/mosquitto.h ] || apt_packages+=(libmosquitto-dev)
-# The broker plugin interface headers: platform/tests/plugin_abi.rs checks
-# the platform's mosquitto plugin against them.
-[ -f /usr/include/mosquitto_broker.h ] || apt_packages+=(mosquitto-dev)
-have openssl || apt_packages+=(openssl)
-have curl || apt_packages+=(curl)
-# flock(1) and mkfifo(1): the download-directory tests (tests/hostile_dir.rs).
-have flock || apt_packages+=(util-linux)
-have mkfifo || apt_packages+=(coreutils)
-# libfaketime: the clock-jump cases of the fault tests.
-have faketime || apt_packages+=(faketime)
-# gcc's sanitizer runtimes (tests/sanitize/c.sh, tests/stress/run.sh):
-# AddressSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer; g++ for
-# the libFuzzer runtime cargo-fuzz compiles.
-sanitizer_ok() {
-  local probe
-  probe=$(mktemp -d)
-  echo 'int main(void) { return 0; }' >"$probe/p.c"
-  gcc -fsanitize="$1" "$probe/p.c" -o "$probe/p" >/dev/null 2>&1
-  local rc=$?
-  rm -rf "$probe"
-  return $rc
-}
-if have gcc; then
-  sanitizer_ok address || apt_packages+=(libasan8)
-  sanitizer_ok undefined || apt_packages+=(libubsan1)
-  sanitizer_ok thread || apt_packages+=(libtsan2)
-else
-  apt_packages+=(libasan8 libubsan1 libtsan2)
+have python3 || apt_packages+=(python3)
+if [ "$what" = test ]; then
+  # The header's C++ check and the libFuzzer runtime.
+  have g++ || apt_packages+=(g++)
+  have valgrind || apt_packages+=(valgrind)
+  have mosquitto_pub || apt_packages+=(mosquitto-clients)
+  [ -f /usr/include/mosquitto.h ] || apt_packages+=(libmosquitto-dev)
+  # The broker plugin interface headers: platform/tests/plugin_abi.rs checks
+  # the platform's mosquitto plugin against them.
+  [ -f /usr/include/mosquitto_broker.h ] || apt_packages+=(mosquitto-dev)
+  have openssl || apt_packages+=(openssl)
+  have curl || apt_packages+=(curl)
+  # flock(1) and mkfifo(1): the download-directory tests (tests/hostile_dir.rs).
+  have flock || apt_packages+=(util-linux)
+  have mkfifo || apt_packages+=(coreutils)
+  # libfaketime: the clock-jump cases of the fault tests.
+  have faketime || apt_packages+=(faketime)
+  # gcc's sanitizer runtimes (tests/sanitize/c.sh, tests/stress/run.sh):
+  # AddressSanitizer, UndefinedBehaviorSanitizer, ThreadSanitizer; g++ for
+  # the libFuzzer runtime cargo-fuzz compiles.
+  sanitizer_ok() {
+    local probe
+    probe=$(mktemp -d)
+    echo 'int main(void) { return 0; }' >"$probe/p.c"
+    gcc -fsanitize="$1" "$probe/p.c" -o "$probe/p" >/dev/null 2>&1
+    local rc=$?
+    rm -rf "$probe"
+    return $rc
+  }
+  if have gcc; then
+    sanitizer_ok address || apt_packages+=(libasan8)
+    sanitizer_ok undefined || apt_packages+=(libubsan1)
+    sanitizer_ok thread || apt_packages+=(libtsan2)
+  else
+    apt_packages+=(libasan8 libubsan1 libtsan2)
+  fi
 fi
 
 if [ ${#apt_packages[@]} -gt 0 ]; then
@@ -66,6 +89,8 @@ if ! have cargo; then
   echo "setup: cargo not found; install Rust first (https://rustup.rs)" >&2
   exit 1
 fi
+# The demo needs nothing more: cargo builds the rest.
+[ "$what" = demo ] && exit 0
 # scripts/test.sh runs cargo fmt and cargo clippy.
 if ! cargo fmt --version >/dev/null 2>&1; then
   echo "setup: installing rustfmt" >&2
