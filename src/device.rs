@@ -187,23 +187,30 @@ mod tests {
         wait_for_url(c, &c.io().0, Direction::Upload, "a.bin", limit)
     }
 
+    /// Feeds `message` on another thread once a waiter is counted, so
+    /// the tests show a wake-up rather than a first look.
+    fn feed_when_waited_for(
+        c: &Arc<Client<SignalIo>>,
+        message: String,
+    ) -> std::thread::JoinHandle<()> {
+        let c = c.clone();
+        std::thread::spawn(move || {
+            while c.io().0.waiters.load(Ordering::SeqCst) == 0 {
+                std::thread::yield_now();
+            }
+            c.handle_down_message(DOWN, message.as_bytes()).unwrap();
+        })
+    }
+
     #[test]
     fn wait_for_url_returns_the_url_fed_by_another_thread() {
         let c = client_with_task();
-        let feeder = {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                // Feed only once the waiter is counted, so the test shows
-                // a wake-up rather than a first look.
-                while c.io().0.waiters.load(Ordering::SeqCst) == 0 {
-                    std::thread::yield_now();
-                }
-                let rsp = format!(
-                    r#"{{"type":"create_upload_task_rsp","size":3,"name":"a.bin","md5sum":"{MD5}","url":"https://s.example/a"}}"#
-                );
-                c.handle_down_message(DOWN, rsp.as_bytes()).unwrap();
-            })
-        };
+        let feeder = feed_when_waited_for(
+            &c,
+            format!(
+                r#"{{"type":"create_upload_task_rsp","size":3,"name":"a.bin","md5sum":"{MD5}","url":"https://s.example/a"}}"#
+            ),
+        );
         let task = wait(&c, 60_000).unwrap();
         feeder.join().unwrap();
         assert_eq!(task.url.as_deref(), Some("https://s.example/a"));
@@ -212,17 +219,10 @@ mod tests {
     #[test]
     fn wait_for_url_ends_with_no_task_when_the_platform_refuses() {
         let c = client_with_task();
-        let feeder = {
-            let c = c.clone();
-            std::thread::spawn(move || {
-                while c.io().0.waiters.load(Ordering::SeqCst) == 0 {
-                    std::thread::yield_now();
-                }
-                let rsp =
-                    br#"{"type":"create_upload_task_rsp","result_code":-7,"result_msg":"quota"}"#;
-                c.handle_down_message(DOWN, rsp).unwrap();
-            })
-        };
+        let feeder = feed_when_waited_for(
+            &c,
+            r#"{"type":"create_upload_task_rsp","result_code":-7,"result_msg":"quota"}"#.into(),
+        );
         let e = wait(&c, 60_000).unwrap_err();
         feeder.join().unwrap();
         assert_eq!(e.kind(), ErrorKind::NoTask, "{}", e.message());

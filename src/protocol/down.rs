@@ -12,7 +12,7 @@ use alloc::borrow::Cow;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use super::fields::{check_name, check_result_msg, check_url};
+use super::fields::{check_name, check_result_msg, check_url, truncate};
 use super::Direction;
 use crate::digest::Md5Digest;
 use crate::error::{Error, ErrorKind, Escaped, Result};
@@ -213,17 +213,6 @@ pub fn parse_down_message(payload: &[u8]) -> Result<DownMessage<'_>> {
             ),
         )),
     }
-}
-
-fn truncate(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
 
 /// Only a JSON object is a message. serde would also map an array onto the

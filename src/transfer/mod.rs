@@ -126,7 +126,12 @@ pub(crate) fn finish<Io: ClientIo>(
                 state: ProgressState::Fail,
                 percent: 0,
                 result_code: code,
-                result_msg: standard.unwrap_or_else(|| truncate_msg(e.message())),
+                result_msg: standard.unwrap_or_else(|| {
+                    crate::protocol::fields::truncate(
+                        e.message(),
+                        crate::limits::MAX_RESULT_MSG_LEN,
+                    )
+                }),
             }
         }
     };
@@ -156,16 +161,4 @@ pub(crate) fn fail_task<Io: ClientIo>(
         Some(task) => finish(client, direction, name, task.id, Err(error)),
         None => Err(error),
     }
-}
-
-fn truncate_msg(s: &str) -> &str {
-    let max = crate::limits::MAX_RESULT_MSG_LEN;
-    if s.len() <= max {
-        return s;
-    }
-    let mut end = max;
-    while !s.is_char_boundary(end) {
-        end -= 1;
-    }
-    &s[..end]
 }
