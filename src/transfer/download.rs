@@ -6,16 +6,15 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
 use super::pace::Pace;
 use super::resume::{open_in_dir, sync_dir, ResumeState};
+use super::retry::with_retries;
 use super::sys::{effective_uid, start_writeback, try_lock_exclusive};
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
-use crate::backoff::{delay, Jitter};
-use crate::cancel::CancelToken;
 use crate::client::{Client, ClientIo, TaskInfo};
 use crate::device::io_error;
 use crate::digest::Md5Hasher;
@@ -544,30 +543,12 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
         self.offset = sink.open(self.name, self.task, &mut self.hasher)?;
         self.last_checkpoint = (self.offset, Instant::now());
         self.note_progress();
-        let mut jitter = Jitter::new();
-        let mut retry = 0;
-        loop {
-            match self.attempt(sink, &tls, deadline) {
-                Ok(()) => break,
-                Err(f) => {
-                    let cancelled = self.task.cancel.is_cancelled();
-                    let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-                    if !f.transient || cancelled || out_of_time || retry >= self.config.max_retries
-                    {
-                        return Err(self.give_up(sink, f.error, cancelled, out_of_time));
-                    }
-                    let wait = delay(
-                        retry,
-                        self.config.backoff_initial,
-                        self.config.backoff_max,
-                        jitter.next_u64(),
-                    );
-                    retry += 1;
-                    if !sleep_unless_cancelled(&self.task.cancel, wait, deadline) {
-                        return Err(self.give_up(sink, f.error, true, false));
-                    }
-                }
-            }
+        let (config, task) = (self.config, self.task);
+        let outcome = with_retries(config, &task.cancel, deadline, || {
+            self.attempt(sink, &tls, deadline)
+        });
+        if let Err(stop) = outcome {
+            return Err(self.give_up(sink, stop.error, stop.cancelled, stop.out_of_time));
         }
         let got = self.hasher.clone().finish();
         if got != self.task.md5 {
@@ -843,27 +824,6 @@ fn content_range_matches(header: &str, offset: u64, size: u64) -> bool {
     };
     matches!((num(first), num(last), num(total)), (Some(f), Some(l), Some(t))
         if f == offset && t == size && l.checked_add(1) == Some(size))
-}
-
-/// Sleeps for `wait` in short steps; false if cancelled meanwhile.
-pub(crate) fn sleep_unless_cancelled(
-    cancel: &CancelToken,
-    wait: Duration,
-    deadline: Option<Instant>,
-) -> bool {
-    let until = Instant::now() + wait;
-    let until = deadline.map_or(until, |d| d.min(until));
-    while Instant::now() < until {
-        if cancel.is_cancelled() {
-            return false;
-        }
-        std::thread::sleep(
-            until
-                .saturating_duration_since(Instant::now())
-                .min(Duration::from_millis(50)),
-        );
-    }
-    !cancel.is_cancelled()
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ mod hashing;
 pub mod http;
 mod pace;
 pub mod resume;
+mod retry;
 pub mod run;
 mod socket;
 mod sys;

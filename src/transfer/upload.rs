@@ -11,12 +11,11 @@ use std::time::Instant;
 
 use ureq::SendBody;
 
-use super::download::sleep_unless_cancelled;
 use super::hashing::{with_hash_thread, HashFeed};
 use super::http::{self, Failure};
 use super::pace::Pace;
+use super::retry::with_retries;
 use super::{finish, ProgressFn, TransferConfig, CHUNK};
-use crate::backoff::{delay, Jitter};
 use crate::client::{Client, ClientIo, TaskInfo};
 use crate::digest::Md5Hasher;
 use crate::error::{Error, ErrorKind, Result};
@@ -73,54 +72,75 @@ pub fn upload<Io: ClientIo>(
         Some(p) => p,
         None => &mut quiet,
     };
-    let outcome = run(client, name, &task, &url, source, config, progress);
+    let job = Job {
+        client,
+        name,
+        task: &task,
+        url: &url,
+        config,
+    };
+    let outcome = job.run(source, progress);
     task.cancel.clear_interrupt();
     finish(client, Direction::Upload, name, task.id, outcome)
 }
 
-fn run<Io: ClientIo>(
-    client: &Client<Io>,
-    name: &str,
-    task: &TaskInfo,
-    url: &str,
-    source: &mut dyn UploadSource,
-    config: &TransferConfig,
-    progress: &mut ProgressFn<'_>,
-) -> Result<()> {
-    let tls = http::tls_config(config)?;
-    let deadline = config.total_timeout.map(|t| Instant::now() + t);
-    let mut jitter = Jitter::new();
-    let mut retry = 0;
-    loop {
-        let failure = match attempt(
-            client, name, task, url, source, config, &tls, deadline, progress,
-        ) {
-            Ok(()) => return Ok(()),
-            Err(f) => f,
+/// One upload: what every attempt sends, where, and how.
+struct Job<'a, Io: ClientIo> {
+    client: &'a Client<Io>,
+    name: &'a str,
+    task: &'a TaskInfo,
+    url: &'a str,
+    config: &'a TransferConfig,
+}
+
+impl<Io: ClientIo> Job<'_, Io> {
+    /// Attempts the PUT until it succeeds or the retry rules give up.
+    fn run(&self, source: &mut dyn UploadSource, progress: &mut ProgressFn<'_>) -> Result<()> {
+        let tls = http::tls_config(self.config)?;
+        let deadline = self.config.total_timeout.map(|t| Instant::now() + t);
+        with_retries(self.config, &self.task.cancel, deadline, || {
+            self.attempt(source, progress, &tls, deadline)
+        })
+        .map_err(|stop| {
+            if stop.cancelled {
+                Error::new(
+                    ErrorKind::Cancelled,
+                    format!("upload '{}' cancelled", self.name.escape_debug()),
+                )
+            } else {
+                stop.error
+            }
+        })
+    }
+
+    /// One PUT on a fresh agent, watched by the minimum-speed rule.
+    fn attempt(
+        &self,
+        source: &mut dyn UploadSource,
+        progress: &mut ProgressFn<'_>,
+        tls: &ureq::tls::TlsConfig,
+        deadline: Option<Instant>,
+    ) -> std::result::Result<(), Failure> {
+        let what = format!("upload '{}'", self.name.escape_debug());
+        let (agent, probe) = http::agent(self.config, tls, deadline);
+        let pace = {
+            let agent = agent.clone();
+            Pace::watch(self.config.min_speed, move || agent.clone().shutdown())
         };
-        let cancelled = task.cancel.is_cancelled();
-        if cancelled {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                format!("upload '{}' cancelled", name.escape_debug()),
-            ));
-        }
-        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
-        if !failure.transient || out_of_time || retry >= config.max_retries {
-            return Err(failure.error);
-        }
-        let wait = delay(
-            retry,
-            config.backoff_initial,
-            config.backoff_max,
-            jitter.next_u64(),
-        );
-        retry += 1;
-        if !sleep_unless_cancelled(&task.cancel, wait, deadline) {
-            return Err(Error::new(
-                ErrorKind::Cancelled,
-                format!("upload '{}' cancelled", name.escape_debug()),
-            ));
+        let exchange = Exchange {
+            client: self.client,
+            name: self.name,
+            task: self.task,
+            url: self.url,
+            agent: &agent,
+            probe: &probe,
+            pace: &pace,
+            what: &what,
+        };
+        match (exchange.run(source, progress), pace.tripped(&what)) {
+            // The watchdog shut the connection down: that is why it failed.
+            (Err(_), Some(too_slow)) => Err(Failure::transient(too_slow)),
+            (result, _) => result,
         }
     }
 }
@@ -220,41 +240,6 @@ impl<Io: ClientIo> Read for Body<'_, '_, Io> {
         );
         (self.progress)(self.offset, size);
         Ok(n)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn attempt<Io: ClientIo>(
-    client: &Client<Io>,
-    name: &str,
-    task: &TaskInfo,
-    url: &str,
-    source: &mut dyn UploadSource,
-    config: &TransferConfig,
-    tls: &ureq::tls::TlsConfig,
-    deadline: Option<Instant>,
-    progress: &mut ProgressFn<'_>,
-) -> std::result::Result<(), Failure> {
-    let what = format!("upload '{}'", name.escape_debug());
-    let (agent, probe) = http::agent(config, tls, deadline);
-    let pace = {
-        let agent = agent.clone();
-        Pace::watch(config.min_speed, move || agent.clone().shutdown())
-    };
-    let exchange = Exchange {
-        client,
-        name,
-        task,
-        url,
-        agent: &agent,
-        probe: &probe,
-        pace: &pace,
-        what: &what,
-    };
-    match (exchange.run(source, progress), pace.tripped(&what)) {
-        // The watchdog shut the connection down: that is why it failed.
-        (Err(_), Some(too_slow)) => Err(Failure::transient(too_slow)),
-        (result, _) => result,
     }
 }
 
