@@ -190,7 +190,7 @@ int main(void) {
     for (off = 0; off < RESOURCE_SIZE; off += CHUNK) {
         memcpy(store + off, dev.data + off, CHUNK);
         stored_len = off + CHUNK;
-        if (resmgr_client_upload_progress(dev.client, "sensor-log.bin", stored_len, NULL) != RESMGR_OK)
+        if (resmgr_client_track_upload_progress(dev.client, "sensor-log.bin", stored_len, NULL) != RESMGR_OK)
             return fail("upload_progress");
     }
     if (resmgr_client_report_upload_progress(dev.client, "sensor-log.bin", RESMGR_STATE_DONE, 100, 0, NULL) != RESMGR_OK)
@@ -212,7 +212,7 @@ int main(void) {
     for (off = 0; off < stored_len; off += CHUNK) {
         memcpy(dev.received + off, store + off, CHUNK);
         resmgr_md5_update(md5, dev.received + off, CHUNK);
-        if (resmgr_client_download_progress(dev.client, dev.download_name, off + CHUNK, NULL) != RESMGR_OK)
+        if (resmgr_client_track_download_progress(dev.client, dev.download_name, off + CHUNK, NULL) != RESMGR_OK)
             return fail("download_progress");
     }
     resmgr_md5_finish(md5, &check);

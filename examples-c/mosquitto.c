@@ -49,7 +49,7 @@ struct device {
     int result_code;
     char download[RESMGR_MAX_NAME_LEN + 1]; /* the first download task */
     bool no_task;
-    bool refreshed;    /* a fresh URL arrived (RESMGR_EVENT_DUPLICATE) */
+    bool refreshed;    /* a fresh URL arrived (RESMGR_EVENT_URL_REFRESHED) */
 };
 
 /* ---- MQTT -> resmgr (libmosquitto's thread) ------------------------------ */
@@ -128,7 +128,7 @@ static void on_event(void *user, const resmgr_event *ev) {
                (unsigned long long)ev->size, ev->md5);
         if (dev->download[0] == '\0') snprintf(dev->download, sizeof dev->download, "%s", ev->name);
         break;
-    case RESMGR_EVENT_DUPLICATE:
+    case RESMGR_EVENT_URL_REFRESHED:
         if (strcmp(ev->name, dev->download) == 0) dev->refreshed = true;
         break;
     case RESMGR_EVENT_NO_DOWNLOAD_TASK:
@@ -217,7 +217,7 @@ static int run(struct device *dev, const char *file, const char *dir) {
         st = resmgr_client_run_download(dev->client, name, dir, NULL, NULL, on_progress, NULL);
         if (st != RESMGR_ERR_URL_EXPIRED || attempt == 3) break;
         /* The URL expired mid-way: ask again; the fresh URL arrives as
-         * RESMGR_EVENT_DUPLICATE, and the next run resumes. */
+         * RESMGR_EVENT_URL_REFRESHED, and the next run resumes. */
         pthread_mutex_lock(&dev->mu);
         dev->refreshed = false;
         pthread_mutex_unlock(&dev->mu);

@@ -37,7 +37,7 @@
  * - download: after `get_download_task`, the first task to arrive is taken
  *   (the answer or a pushed `download`). An expired URL mid-way
  *   (RESMGR_ERR_URL_EXPIRED) is refreshed with another get_download_task
- *   (the fresh URL arrives as RESMGR_EVENT_DUPLICATE) and the download
+ *   (the fresh URL arrives as RESMGR_EVENT_URL_REFRESHED) and the download
  *   resumes, up to 5 times. With --follow, every pushed task is handled in
  *   turn and the pending ones are asked for again after each reconnect
  *   (pushes sent while the connection was down are lost).
@@ -639,7 +639,7 @@ static void on_event(void *user, const resmgr_event *ev) {
         }
         break;
     case RESMGR_EVENT_DOWNLOAD_TASK:
-    case RESMGR_EVENT_DUPLICATE:
+    case RESMGR_EVENT_URL_REFRESHED:
         if (ev->direction != RESMGR_DIRECTION_DOWNLOAD) break;
         if (a->refresh_name[0] != '\0' && strcmp(ev->name, a->refresh_name) == 0) {
             a->refreshed = true;

@@ -53,7 +53,7 @@
  * - The publish callback is called only by these functions, on the thread
  *   that calls them: resmgr_client_create_upload_task(_from_file),
  *   resmgr_client_get_download_task, resmgr_client_report_upload_progress
- *   and _download_progress, resmgr_client_upload_progress and
+ *   and _download_progress, resmgr_client_track_upload_progress and
  *   _download_progress (when the throttle lets a report out), and the run
  *   calls resmgr_client_run_upload, _run_download and _upload_file
  *   (progress and final reports). Call them from your own threads, not
@@ -374,7 +374,7 @@ enum resmgr_event_kind
    * it (possibly fresh: use it for retries) is now stored. Same fields
    * as the task's first event.
    */
-  RESMGR_EVENT_DUPLICATE = 3,
+  RESMGR_EVENT_URL_REFRESHED = 3,
   /**
    * The platform says there is nothing to download. Fields: direction
    * (download), result_code, result_msg.
@@ -937,7 +937,7 @@ const char *resmgr_client_up_topic(const struct resmgr_client *client);
 const char *resmgr_client_down_topic(const struct resmgr_client *client);
 
 /**
- * Sets when `resmgr_client_upload_progress` / `_download_progress`
+ * Sets when `resmgr_client_track_upload_progress` / `_download_progress`
  * publish: at most one report per `min_interval_ms` milliseconds, and only
  * when the percent moved by at least `min_percent_step` (1-100). The first
  * report and the 100 % report always go out; the same percent never goes
@@ -1094,16 +1094,23 @@ resmgr_status resmgr_client_cancel(const struct resmgr_client *client, int32_t d
  * `client` is NULL or a live client; `name` is NUL-terminated; `published`
  * is NULL or writable.
  */
-resmgr_status resmgr_client_upload_progress(const struct resmgr_client *client, const char *name, uint64_t bytes_done, bool *published);
+resmgr_status resmgr_client_track_upload_progress(const struct resmgr_client *client, const char *name, uint64_t bytes_done, bool *published);
 
 /**
- * As `resmgr_client_upload_progress`, for download task `name`
+ * As `resmgr_client_track_upload_progress`, for download task `name`
  * ("downloading" reports).
  *
  * # Safety
- * As for `resmgr_client_upload_progress`.
+ * As for `resmgr_client_track_upload_progress`.
  */
-resmgr_status resmgr_client_download_progress(const struct resmgr_client *client, const char *name, uint64_t bytes_done, bool *published);
+resmgr_status resmgr_client_track_download_progress(const struct resmgr_client *client, const char *name, uint64_t bytes_done, bool *published);
+
+/**
+ * A static, NUL-terminated name of an event kind (`resmgr_event.kind`),
+ * for logs: "upload URL", "URL refreshed"... "unknown event kind" for
+ * numbers this version does not define. Never NULL; never free it.
+ */
+const char *resmgr_event_kind_str(int32_t kind);
 
 /**
  * A new hasher that has seen no bytes; NULL only if allocation failed.

@@ -88,7 +88,7 @@ pub enum Event<'a> {
     },
     /// A response or push for a task that already has its URL: the URL in
     /// it (possibly fresh) replaced the old one. Nothing else changed.
-    Duplicate {
+    UrlRefreshed {
         /// Upload or download.
         direction: Direction,
         /// The task, with the URL now stored.
@@ -766,7 +766,7 @@ impl<Io: ClientIo> Client<Io> {
         };
         let task = view(r);
         self.io.event(&if duplicate {
-            Event::Duplicate {
+            Event::UrlRefreshed {
                 direction: Direction::Upload,
                 task,
                 pushed: false,
@@ -893,7 +893,7 @@ impl<Io: ClientIo> Client<Io> {
         }
         let task = view(r);
         self.io.event(&if duplicate {
-            Event::Duplicate {
+            Event::UrlRefreshed {
                 direction: Direction::Download,
                 task,
                 pushed,

@@ -22,7 +22,7 @@ const URL: &str = "https://store.example/bucket/zxc?sig=1";
 enum Seen {
     UploadUrl(String, u64, String, String),
     DownloadTask(String, u64, String, bool),
-    Duplicate(Direction, String, String),
+    UrlRefreshed(Direction, String, String),
     NoDownloadTask(i32, String),
     Ack(Direction, Option<String>),
     Rejected(Direction, Option<String>, i32),
@@ -45,9 +45,9 @@ fn seen(e: &Event<'_>) -> Seen {
         Event::DownloadTask { task, pushed } => {
             Seen::DownloadTask(task.name.into(), task.size, task.url.into(), *pushed)
         }
-        Event::Duplicate {
+        Event::UrlRefreshed {
             direction, task, ..
-        } => Seen::Duplicate(*direction, task.name.into(), task.url.into()),
+        } => Seen::UrlRefreshed(*direction, task.name.into(), task.url.into()),
         Event::NoDownloadTask {
             result_code,
             result_msg,
@@ -182,7 +182,7 @@ fn a_second_url_for_the_same_upload_is_a_duplicate_that_refreshes_the_url() {
     feed(&c, upload_rsp("zxc", 100, "https://store.example/fresh")).unwrap();
     assert_eq!(
         events(&rec)[1],
-        Seen::Duplicate(
+        Seen::UrlRefreshed(
             Direction::Upload,
             "zxc".into(),
             "https://store.example/fresh".into()
@@ -321,7 +321,7 @@ fn the_same_push_twice_is_a_duplicate_and_new_content_replaces_the_task() {
         events(&rec),
         vec![
             Seen::DownloadTask("fw".into(), 3, URL.into(), true),
-            Seen::Duplicate(
+            Seen::UrlRefreshed(
                 Direction::Download,
                 "fw".into(),
                 "https://store.example/fresh".into()

@@ -419,7 +419,7 @@ fn expired_download_url_keeps_the_task_open_and_a_fresh_url_resumes_it() {
     // The platform pushes the same resource again with a fresh URL.
     let fresh = store.presign("GET", "firmware", "app.bin", HOUR);
     push_download(&client, "app.bin", object.len() as u64, md5, &fresh);
-    assert!(rec.events().contains(&Seen::Duplicate(
+    assert!(rec.events().contains(&Seen::UrlRefreshed(
         Direction::Download,
         "app.bin".into(),
         fresh.clone()

@@ -83,7 +83,7 @@ pub fn pass(n: u64) -> Pass {
     .to_string();
     let topic = client.topics().down().as_bytes().to_vec();
     // The first answer gives the task its URL; each later one refreshes it
-    // (a Duplicate event), which is the steady state measured.
+    // (a UrlRefreshed event), which is the steady state measured.
     client
         .handle_down_message(&topic, payload.as_bytes())
         .unwrap();

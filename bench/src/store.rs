@@ -41,7 +41,7 @@ impl ClientIo for UrlIo {
         match event {
             Event::Connected => s.0 = true,
             Event::DownloadTask { task, .. }
-            | Event::Duplicate {
+            | Event::UrlRefreshed {
                 task,
                 direction: Direction::Download,
                 ..

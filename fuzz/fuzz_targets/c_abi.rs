@@ -454,9 +454,9 @@ fn run(inp: &mut Input<'_>) {
                         ptr::null_mut()
                     };
                     let f = if inp.byte() & 1 == 0 {
-                        resmgr_client_upload_progress
+                        resmgr_client_track_upload_progress
                     } else {
-                        resmgr_client_download_progress
+                        resmgr_client_track_download_progress
                     };
                     let s = check(f(client, opt_ptr(&name), done, out));
                     if !out.is_null() {
@@ -584,7 +584,7 @@ fn run(inp: &mut Input<'_>) {
                     );
                     assert_eq!(check(resmgr_client_cancel(null, 1, n)), nul_arg);
                     assert_eq!(
-                        check(resmgr_client_upload_progress(null, n, 0, ptr::null_mut())),
+                        check(resmgr_client_track_upload_progress(null, n, 0, ptr::null_mut())),
                         nul_arg
                     );
                     assert_eq!(

@@ -55,7 +55,7 @@ impl ClientIo for Io {
             }
             Event::UploadUrl(t)
             | Event::DownloadTask { task: t, .. }
-            | Event::Duplicate { task: t, .. } => {
+            | Event::UrlRefreshed { task: t, .. } => {
                 check_name(t.name).expect("event name");
                 check_url(t.url).expect("event url");
                 self.others.fetch_add(1, Ordering::Relaxed);

@@ -150,7 +150,7 @@ fn a_client_lives_and_dies_through_the_c_abi() {
         assert_eq!(feed(client, &url), resmgr_status::RESMGR_OK);
         let mut published = false;
         assert_eq!(
-            resmgr_client_upload_progress(client, c"zxc".as_ptr(), 50, &mut published),
+            resmgr_client_track_upload_progress(client, c"zxc".as_ptr(), 50, &mut published),
             resmgr_status::RESMGR_OK
         );
         assert!(published);
@@ -176,7 +176,7 @@ fn a_client_lives_and_dies_through_the_c_abi() {
         assert!(last_error().contains("size"), "{}", last_error());
         let mut published = true;
         assert_eq!(
-            resmgr_client_download_progress(client, c"nope".as_ptr(), 1, &mut published),
+            resmgr_client_track_download_progress(client, c"nope".as_ptr(), 1, &mut published),
             resmgr_status::RESMGR_ERR_NO_TASK
         );
         assert!(published, "out-parameter untouched on failure");

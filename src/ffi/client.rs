@@ -342,7 +342,7 @@ pub unsafe extern "C" fn resmgr_client_down_topic(client: *const resmgr_client) 
     })
 }
 
-/// Sets when `resmgr_client_upload_progress` / `_download_progress`
+/// Sets when `resmgr_client_track_upload_progress` / `_download_progress`
 /// publish: at most one report per `min_interval_ms` milliseconds, and only
 /// when the percent moved by at least `min_percent_step` (1-100). The first
 /// report and the 100 % report always go out; the same percent never goes
@@ -768,7 +768,7 @@ unsafe fn track(
 /// `client` is NULL or a live client; `name` is NUL-terminated; `published`
 /// is NULL or writable.
 #[no_mangle]
-pub unsafe extern "C" fn resmgr_client_upload_progress(
+pub unsafe extern "C" fn resmgr_client_track_upload_progress(
     client: *const resmgr_client,
     name: *const c_char,
     bytes_done: u64,
@@ -778,13 +778,13 @@ pub unsafe extern "C" fn resmgr_client_upload_progress(
     unsafe { track(Direction::Upload, client, name, bytes_done, published) }
 }
 
-/// As `resmgr_client_upload_progress`, for download task `name`
+/// As `resmgr_client_track_upload_progress`, for download task `name`
 /// ("downloading" reports).
 ///
 /// # Safety
-/// As for `resmgr_client_upload_progress`.
+/// As for `resmgr_client_track_upload_progress`.
 #[no_mangle]
-pub unsafe extern "C" fn resmgr_client_download_progress(
+pub unsafe extern "C" fn resmgr_client_track_download_progress(
     client: *const resmgr_client,
     name: *const c_char,
     bytes_done: u64,

@@ -28,7 +28,7 @@ pub enum resmgr_event_kind {
     /// A response or push for a task that already had its URL; the URL in
     /// it (possibly fresh: use it for retries) is now stored. Same fields
     /// as the task's first event.
-    RESMGR_EVENT_DUPLICATE = 3,
+    RESMGR_EVENT_URL_REFRESHED = 3,
     /// The platform says there is nothing to download. Fields: direction
     /// (download), result_code, result_msg.
     RESMGR_EVENT_NO_DOWNLOAD_TASK = 4,
@@ -71,6 +71,57 @@ pub enum resmgr_event_kind {
     /// finds the task again if the platform still has it. Fields:
     /// direction, name, detail.
     RESMGR_EVENT_TASK_DROPPED = 13,
+}
+
+impl resmgr_event_kind {
+    /// Every kind, in number order.
+    const ALL: [resmgr_event_kind; 13] = [
+        resmgr_event_kind::RESMGR_EVENT_UPLOAD_URL,
+        resmgr_event_kind::RESMGR_EVENT_DOWNLOAD_TASK,
+        resmgr_event_kind::RESMGR_EVENT_URL_REFRESHED,
+        resmgr_event_kind::RESMGR_EVENT_NO_DOWNLOAD_TASK,
+        resmgr_event_kind::RESMGR_EVENT_PROGRESS_ACK,
+        resmgr_event_kind::RESMGR_EVENT_TASK_REJECTED,
+        resmgr_event_kind::RESMGR_EVENT_UPLOAD_RESULT,
+        resmgr_event_kind::RESMGR_EVENT_UNMATCHED_RESPONSE,
+        resmgr_event_kind::RESMGR_EVENT_UNKNOWN_MESSAGE,
+        resmgr_event_kind::RESMGR_EVENT_MESSAGE_REJECTED,
+        resmgr_event_kind::RESMGR_EVENT_CONNECTED,
+        resmgr_event_kind::RESMGR_EVENT_DISCONNECTED,
+        resmgr_event_kind::RESMGR_EVENT_TASK_DROPPED,
+    ];
+
+    /// A short, static name (exhaustive: a new kind needs one).
+    fn text(self) -> &'static core::ffi::CStr {
+        use resmgr_event_kind::*;
+        match self {
+            RESMGR_EVENT_UPLOAD_URL => c"upload URL",
+            RESMGR_EVENT_DOWNLOAD_TASK => c"download task",
+            RESMGR_EVENT_URL_REFRESHED => c"URL refreshed",
+            RESMGR_EVENT_NO_DOWNLOAD_TASK => c"no download task",
+            RESMGR_EVENT_PROGRESS_ACK => c"progress report acknowledged",
+            RESMGR_EVENT_TASK_REJECTED => c"task rejected by the platform",
+            RESMGR_EVENT_UPLOAD_RESULT => c"upload result",
+            RESMGR_EVENT_UNMATCHED_RESPONSE => c"response matching no request",
+            RESMGR_EVENT_UNKNOWN_MESSAGE => c"unknown down message",
+            RESMGR_EVENT_MESSAGE_REJECTED => c"down message rejected",
+            RESMGR_EVENT_CONNECTED => c"connected",
+            RESMGR_EVENT_DISCONNECTED => c"disconnected",
+            RESMGR_EVENT_TASK_DROPPED => c"task dropped to make room",
+        }
+    }
+}
+
+/// A static, NUL-terminated name of an event kind (`resmgr_event.kind`),
+/// for logs: "upload URL", "URL refreshed"... "unknown event kind" for
+/// numbers this version does not define. Never NULL; never free it.
+#[no_mangle]
+pub extern "C" fn resmgr_event_kind_str(kind: i32) -> *const c_char {
+    resmgr_event_kind::ALL
+        .iter()
+        .find(|k| **k as i32 == kind)
+        .map_or(c"unknown event kind", |k| k.text())
+        .as_ptr()
 }
 
 /// Which way a resource moves.
@@ -196,7 +247,7 @@ fn text_len(event: &Event<'_>) -> usize {
     1 + match event {
         Event::UploadUrl(t)
         | Event::DownloadTask { task: t, .. }
-        | Event::Duplicate { task: t, .. } => task(t),
+        | Event::UrlRefreshed { task: t, .. } => task(t),
         Event::NoDownloadTask { result_msg, .. } => result_msg.len() + 1,
         Event::ProgressAck {
             name, result_msg, ..
@@ -291,12 +342,12 @@ pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event
                 &mut b64,
             );
         }
-        Event::Duplicate {
+        Event::UrlRefreshed {
             direction,
             task: t,
             pushed,
         } => {
-            ev.kind = RESMGR_EVENT_DUPLICATE;
+            ev.kind = RESMGR_EVENT_URL_REFRESHED;
             ev.pushed = *pushed;
             fill_task(&mut ev, t, *direction, &mut strings, &mut hex, &mut b64);
         }
@@ -380,4 +431,16 @@ pub(crate) fn with_c_event(event: &Event<'_>, deliver: impl FnOnce(&resmgr_event
         }
     }
     deliver(&ev);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_kind_is_listed_once_in_number_order() {
+        for (i, kind) in resmgr_event_kind::ALL.iter().enumerate() {
+            assert_eq!(*kind as i32, i as i32 + 1);
+        }
+    }
 }

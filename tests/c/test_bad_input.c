@@ -250,7 +250,7 @@ static void invalid_sizes_are_invalid_size_errors(void)
                RESMGR_ERR_INVALID_SIZE);
     }
     /* The rejected pushes created no task. */
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -269,7 +269,7 @@ static void extreme_sizes_are_accepted(void)
     ACCEPT(download_with(buf, sizeof buf, "download", "size", "18446744073709551615"),
            RESMGR_EVENT_DOWNLOAD_TASK);
     CHECK_EQ_U64(r->events[0].size, UINT64_MAX);
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", UINT64_MAX, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", UINT64_MAX, NULL), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -296,7 +296,7 @@ static void invalid_md5_values_are_invalid_md5_errors(void)
         REJECT(download_with(buf, sizeof buf, "download", "md5sum", bad[i]),
                RESMGR_ERR_INVALID_MD5);
     }
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -339,7 +339,7 @@ static void invalid_urls_are_invalid_url_errors(void)
     memcpy(long_url, "\"http://h/", 10);
     long_url[RESMGR_MAX_URL_LEN + 2] = '"';
     REJECT(download_with(buf, sizeof buf, "download", "url", long_url), RESMGR_ERR_INVALID_URL);
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
     /* exactly RESMGR_MAX_URL_LEN bytes is fine */
     long_url[RESMGR_MAX_URL_LEN + 1] = '"';
     long_url[RESMGR_MAX_URL_LEN + 2] = '\0';
@@ -424,7 +424,7 @@ static void invalid_names_are_invalid_name_errors(void)
     long_name[RESMGR_MAX_NAME_LEN + 2] = '"';
     REJECT(download_with(buf, sizeof buf, "download", "name", long_name),
            RESMGR_ERR_INVALID_NAME);
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
     /* exactly RESMGR_MAX_NAME_LEN bytes is fine */
     long_name[RESMGR_MAX_NAME_LEN + 1] = '"';
     long_name[RESMGR_MAX_NAME_LEN + 2] = '\0';
@@ -519,7 +519,7 @@ static void invalid_utf8_is_a_utf8_error(void)
     REJECT("{\"type\":\"download\",\"size\":1,\"name\":\"a\x80\",\"md5sum\":\"" MD5_ABC
            "\",\"url\":\"" GOOD_URL "\"}",
            RESMGR_ERR_UTF8);
-    CHECK_STATUS(resmgr_client_download_progress(c, "a\x80", 0, NULL), RESMGR_ERR_UTF8);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "a\x80", 0, NULL), RESMGR_ERR_UTF8);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -592,7 +592,7 @@ static void duplicate_keys_are_a_json_error(void)
            RESMGR_ERR_JSON);
     REJECT("{\"type\":\"report_upload_progress_rsp\",\"result_code\":0,\"result_code\":-1}",
            RESMGR_ERR_JSON);
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
     /* Only a field the library reads may not come twice (the header's
      * RESMGR_ERR_JSON); unknown fields are ignored, repeated or not. */
     ACCEPT("{\"type\":\"report_upload_progress_rsp\",\"x\":1,\"x\":2}", RESMGR_EVENT_UNMATCHED_RESPONSE);
@@ -626,7 +626,7 @@ static void payload_need_not_be_nul_terminated(void)
     rec_clear(r);
     CHECK_STATUS(feed_len(c, junk, len), RESMGR_OK);
     CHECK_N_EVENTS(r, 1);
-    CHECK(r->n_events == 1 && r->events[0].kind == RESMGR_EVENT_DUPLICATE);
+    CHECK(r->n_events == 1 && r->events[0].kind == RESMGR_EVENT_URL_REFRESHED);
     /* and only `len` bytes: one byte short is an unterminated object */
     REJECT_LEN(junk, len - 1, RESMGR_ERR_JSON);
     free(exact);
@@ -654,7 +654,7 @@ static void messages_on_other_topics_are_wrong_topic_errors(void)
     REJECT_ON_TOPIC("$resource/down/service/PROD1/dev1\xff", msg, RESMGR_ERR_WRONG_TOPIC);
     REJECT_ON_TOPIC(" $resource/down/service/PROD1/dev1", msg, RESMGR_ERR_WRONG_TOPIC);
     /* None of them created the task. */
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 0, NULL), RESMGR_ERR_NO_TASK);
     ACCEPT(msg, RESMGR_EVENT_DOWNLOAD_TASK);
     resmgr_client_free(c);
     rec_free(r);
@@ -743,10 +743,10 @@ static void null_pointer_arguments_are_refused(void)
     CHECK_NULL_ARG(
         resmgr_client_report_download_progress(c, NULL, RESMGR_STATE_DONE, 0, 0, NULL));
 
-    CHECK_NULL_ARG(resmgr_client_upload_progress(NULL, "zxc", 0, &pub));
-    CHECK_NULL_ARG(resmgr_client_upload_progress(c, NULL, 0, &pub));
-    CHECK_NULL_ARG(resmgr_client_download_progress(NULL, "zxc", 0, &pub));
-    CHECK_NULL_ARG(resmgr_client_download_progress(c, NULL, 0, &pub));
+    CHECK_NULL_ARG(resmgr_client_track_upload_progress(NULL, "zxc", 0, &pub));
+    CHECK_NULL_ARG(resmgr_client_track_upload_progress(c, NULL, 0, &pub));
+    CHECK_NULL_ARG(resmgr_client_track_download_progress(NULL, "zxc", 0, &pub));
+    CHECK_NULL_ARG(resmgr_client_track_download_progress(c, NULL, 0, &pub));
 
     CHECK_NULL_ARG(resmgr_md5_update(NULL, (const uint8_t *)"abc", 3));
     CHECK_NULL_ARG(resmgr_md5_update(NULL, NULL, 0));
@@ -773,7 +773,7 @@ static void null_pointer_arguments_are_refused(void)
     CHECK_STR(d.hex, MD5_ABC);
     CHECK_STATUS(resmgr_client_report_upload_progress(c, "zxc", RESMGR_STATE_FAIL, 0, -1, NULL),
                  RESMGR_OK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "named", 1, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "named", 1, NULL), RESMGR_OK);
     CHECK_STATUS(resmgr_md5_update(h, NULL, 0), RESMGR_OK);
     CHECK_STATUS(resmgr_md5_file(path, &d, NULL), RESMGR_OK);
     CHECK_STR(d.hex, MD5_ABC);
@@ -821,8 +821,8 @@ static void invalid_utf8_string_arguments_are_utf8_errors(void)
     CHECK_STATUS(
         resmgr_client_report_download_progress(c, "zxc", RESMGR_STATE_FAIL, 0, -1, "\xe6\x97"),
         RESMGR_ERR_UTF8);
-    CHECK_STATUS(resmgr_client_upload_progress(c, bad, 0, NULL), RESMGR_ERR_UTF8);
-    CHECK_STATUS(resmgr_client_download_progress(c, bad, 0, NULL), RESMGR_ERR_UTF8);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, bad, 0, NULL), RESMGR_ERR_UTF8);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, bad, 0, NULL), RESMGR_ERR_UTF8);
     CHECK_ERROR_MESSAGE();
     CHECK_STATUS(resmgr_md5_file("/tmp/\xff\xfe", &d, NULL), RESMGR_ERR_UTF8);
     CHECK_N_PUBS(r, 0);
@@ -876,7 +876,7 @@ static void failing_publish_fails_create_upload_task_without_creating_it(void)
     CHECK_N_PUBS(r, 1); /* it was tried */
     r->publish_result = 0;
     /* Not created: neither a conflict nor a task to report on. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 1, NULL), RESMGR_ERR_NO_TASK);
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 43, MD5_FOX), RESMGR_OK);
     /* A URL for the failed one matches nothing. */
     rec_clear(r);
@@ -889,13 +889,13 @@ static void failing_publish_fails_create_upload_task_without_creating_it(void)
     r->publish_result = INT_MIN;
     CHECK_STATUS(resmgr_client_create_upload_task(c, "two", 3, MD5_ABC), RESMGR_ERR_PUBLISH);
     r->publish_result = 0;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "one", 1, NULL), RESMGR_ERR_NO_TASK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "two", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "one", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "two", 1, NULL), RESMGR_ERR_NO_TASK);
     /* Re-requesting a task in flight fails without losing it. */
     r->publish_result = -1;
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 43, MD5_FOX), RESMGR_ERR_PUBLISH);
     r->publish_result = 0;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 43, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 43, NULL), RESMGR_OK);
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 3, MD5_ABC),
                  RESMGR_ERR_TASK_CONFLICT);
     resmgr_client_free(c);
@@ -939,8 +939,8 @@ static void failing_publish_fails_reports_and_keeps_the_task(void)
     CHECK_ERROR_MESSAGE();
     r->publish_result = 0;
     /* The tasks are kept. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 10, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 10, NULL), RESMGR_OK);
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 7, MD5_FOX),
                  RESMGR_ERR_TASK_CONFLICT);
     /* Only the two reports that went out are waiting for acks. */
@@ -978,21 +978,21 @@ static void throttled_report_that_failed_is_sent_once_publish_works(void)
 
     /* The first report fails... */
     r->publish_result = -1;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 50, &pub), RESMGR_ERR_PUBLISH);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 50, &pub), RESMGR_ERR_PUBLISH);
     CHECK_ERROR_MESSAGE();
     CHECK_EQ_INT(pub, true); /* out-parameters are written only on success */
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 50, &pub), RESMGR_ERR_PUBLISH);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 50, &pub), RESMGR_ERR_PUBLISH);
     /* ...and goes out at the next call once publishing works. */
     r->publish_result = 0;
     pub = false;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 50, &pub), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 50, &pub), RESMGR_OK);
     CHECK_EQ_INT(pub, true);
     CHECK_LAST_PUB(r,
                    "{\"type\":\"report_upload_progress\",\"name\":\"zxc\",\"progress\":{\"state\":"
                    "\"uploading\",\"percent\":50,\"result_code\":0,\"result_msg\":\"\"}}",
                    0);
     pub = false;
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 50, &pub), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 50, &pub), RESMGR_OK);
     CHECK_EQ_INT(pub, true);
     CHECK_LAST_PUB(r,
                    "{\"type\":\"report_download_progress\",\"name\":\"dl\",\"progress\":{"
@@ -1002,25 +1002,25 @@ static void throttled_report_that_failed_is_sent_once_publish_works(void)
 
     /* The 100 % report fails; it is not "already sent". */
     r->publish_result = -1;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 100, &pub), RESMGR_ERR_PUBLISH);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 100, &pub), RESMGR_ERR_PUBLISH);
     r->publish_result = 0;
     pub = false;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 100, &pub), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 100, &pub), RESMGR_OK);
     CHECK_EQ_INT(pub, true);
     CHECK_LAST_PUB(r,
                    "{\"type\":\"report_upload_progress\",\"name\":\"zxc\",\"progress\":{\"state\":"
                    "\"uploading\",\"percent\":100,\"result_code\":0,\"result_msg\":\"\"}}",
                    0);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 100, &pub), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 100, &pub), RESMGR_OK);
     CHECK_EQ_INT(pub, false);
 
     /* With no interval: a failed step is retried at the same percent. */
     CHECK_STATUS(resmgr_client_set_progress_throttle(c, 0, 1), RESMGR_OK);
     r->publish_result = -1;
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 70, &pub), RESMGR_ERR_PUBLISH);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 70, &pub), RESMGR_ERR_PUBLISH);
     r->publish_result = 0;
     pub = false;
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 70, &pub), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 70, &pub), RESMGR_OK);
     CHECK_EQ_INT(pub, true);
     CHECK_LAST_PUB(r,
                    "{\"type\":\"report_download_progress\",\"name\":\"dl\",\"progress\":{"

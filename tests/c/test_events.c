@@ -92,7 +92,7 @@ static void download_task_event_answers_get_download_task(void)
                 DOWNLOAD_EVENT("AAAA", 372338, "a567907174aaaaa3bb9a2bb20716fd97",
                                "pWeQcXSqqqO7miuyBxb9lw==", TEST_URL, false));
     /* The task exists now. */
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 372338, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 372338, NULL), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -107,7 +107,7 @@ static void download_task_event_from_a_push(void)
     CHECK_N_EVENTS(r, 1);
     CHECK_EVENT(r, 0,
                 DOWNLOAD_EVENT("fw.bin", 5000000000ULL, MD5_FOX, MD5_FOX_B64, TEST_URL, true));
-    CHECK_STATUS(resmgr_client_download_progress(c, "fw.bin", 5000000000ULL, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "fw.bin", 5000000000ULL, NULL), RESMGR_OK);
     CHECK_N_PUBS(r, 1); /* only the progress report */
     resmgr_client_free(c);
     rec_free(r);
@@ -122,8 +122,8 @@ static void several_pushed_download_tasks_coexist(void)
     CHECK_N_EVENTS(r, 2);
     CHECK_EVENT(r, 0, DOWNLOAD_EVENT("one", 1, MD5_ABC, MD5_ABC_B64, TEST_URL, true));
     CHECK_EVENT(r, 1, DOWNLOAD_EVENT("two", 2, MD5_FOX, MD5_FOX_B64, TEST_URL2, true));
-    CHECK_STATUS(resmgr_client_download_progress(c, "one", 1, NULL), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "two", 2, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "one", 1, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "two", 2, NULL), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -144,7 +144,7 @@ static void pushed_download_tasks_beyond_max_tasks_drop_the_oldest_unstarted(voi
         CHECK_STATUS(push_download(c, name, 3, MD5_ABC, TEST_URL), RESMGR_OK);
     }
     /* dl-0 has started (its progress is tracked): dl-1 is the oldest not. */
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl-0", 1, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl-0", 1, NULL), RESMGR_OK);
     rec_clear(r);
     CHECK_STATUS(push_download(c, "one-more", 3, MD5_ABC, TEST_URL), RESMGR_OK);
     CHECK_N_EVENTS(r, 2);
@@ -153,15 +153,15 @@ static void pushed_download_tasks_beyond_max_tasks_drop_the_oldest_unstarted(voi
     CHECK_EQ_INT(r->events[1].kind, RESMGR_EVENT_DOWNLOAD_TASK);
     CHECK_STR(r->events[1].name, "one-more");
     CHECK_N_PUBS(r, 0);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl-1", 0, NULL), RESMGR_ERR_NO_TASK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl-0", 2, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl-1", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl-0", 2, NULL), RESMGR_OK);
 
     /* Every task started: the next push is refused. */
     for (i = 2; i < RESMGR_MAX_TASKS; i++) {
         snprintf(name, sizeof name, "dl-%d", i);
-        CHECK_STATUS(resmgr_client_download_progress(c, name, 0, NULL), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_track_download_progress(c, name, 0, NULL), RESMGR_OK);
     }
-    CHECK_STATUS(resmgr_client_download_progress(c, "one-more", 0, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "one-more", 0, NULL), RESMGR_OK);
     rec_clear(r);
     CHECK_STATUS(push_download(c, "one-too-many", 3, MD5_ABC, TEST_URL),
                  RESMGR_ERR_TOO_MANY_TASKS);
@@ -169,12 +169,12 @@ static void pushed_download_tasks_beyond_max_tasks_drop_the_oldest_unstarted(voi
     CHECK_N_EVENTS(r, 1);
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_MESSAGE_REJECTED,
                 .status = RESMGR_ERR_TOO_MANY_TASKS, .detail = "all started");
-    CHECK_STATUS(resmgr_client_download_progress(c, "one-too-many", 0, NULL),
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "one-too-many", 0, NULL),
                  RESMGR_ERR_NO_TASK);
     /* A push for a task in flight is still handled. */
     CHECK_STATUS(push_download(c, "dl-5", 3, MD5_ABC, TEST_URL2), RESMGR_OK);
     CHECK_N_EVENTS(r, 2);
-    CHECK_EQ_INT(r->events[1].kind, RESMGR_EVENT_DUPLICATE);
+    CHECK_EQ_INT(r->events[1].kind, RESMGR_EVENT_URL_REFRESHED);
     CHECK_EQ_INT(r->events[1].direction, RESMGR_DIRECTION_DOWNLOAD);
     CHECK_STR(r->events[1].name, "dl-5");
     CHECK_STR(r->events[1].url, TEST_URL2);
@@ -196,13 +196,13 @@ static void duplicate_push_carries_the_fresh_url(void)
     CHECK_EVENT(r, 0, DOWNLOAD_EVENT("AAAA", 10, MD5_ABC, MD5_ABC_B64, TEST_URL, true));
     /* DUPLICATE has "the same fields as the task's first event", pushed
      * included: this one was pushed too. */
-    CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_DUPLICATE, .direction = RESMGR_DIRECTION_DOWNLOAD,
+    CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_URL_REFRESHED, .direction = RESMGR_DIRECTION_DOWNLOAD,
                 .name = "AAAA", .size = 10, .md5 = MD5_ABC, .content_md5 = MD5_ABC_B64,
                 .url = TEST_URL2, .pushed = true);
     /* The same push a third time: still a duplicate. */
     CHECK_STATUS(push_download(c, "AAAA", 10, MD5_ABC, TEST_URL2), RESMGR_OK);
     CHECK_N_EVENTS(r, 3);
-    CHECK(r->events[2].kind == RESMGR_EVENT_DUPLICATE);
+    CHECK(r->events[2].kind == RESMGR_EVENT_URL_REFRESHED);
     CHECK_STR(r->events[2].url, TEST_URL2);
     resmgr_client_free(c);
     rec_free(r);
@@ -218,7 +218,7 @@ static void duplicate_answer_for_a_pushed_download(void)
                          "\"md5sum\":\"" MD5_ABC "\",\"url\":\"" TEST_URL2 "\"}"),
                  RESMGR_OK);
     CHECK_N_EVENTS(r, 2);
-    CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_DUPLICATE, .direction = RESMGR_DIRECTION_DOWNLOAD,
+    CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_URL_REFRESHED, .direction = RESMGR_DIRECTION_DOWNLOAD,
                 .name = "AAAA", .size = 10, .md5 = MD5_ABC, .content_md5 = MD5_ABC_B64,
                 .url = TEST_URL2, .pushed = false);
     resmgr_client_free(c);
@@ -234,7 +234,7 @@ static void duplicate_upload_url_carries_the_fresh_url(void)
     CHECK_STATUS(upload_url_rsp(c, "zxc", 100, MD5_ABC, TEST_URL2), RESMGR_OK);
     CHECK_N_EVENTS(r, 2);
     CHECK_EVENT(r, 0, UPLOAD_URL_EVENT("zxc", 100, MD5_ABC, MD5_ABC_B64, TEST_URL));
-    CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_DUPLICATE, .direction = RESMGR_DIRECTION_UPLOAD,
+    CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_URL_REFRESHED, .direction = RESMGR_DIRECTION_UPLOAD,
                 .name = "zxc", .size = 100, .md5 = MD5_ABC, .content_md5 = MD5_ABC_B64,
                 .url = TEST_URL2);
     resmgr_client_free(c);
@@ -311,7 +311,7 @@ static void progress_ack_names_the_reported_task(void)
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_PROGRESS_ACK, .direction = RESMGR_DIRECTION_UPLOAD,
                 .name = "zxc", .result_msg = "success");
     /* The ack keeps the task. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 50, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 50, NULL), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -329,7 +329,7 @@ static void progress_acks_are_matched_to_reports_in_order(void)
         resmgr_client_report_upload_progress(c, "second", RESMGR_STATE_DONE, 0, 0, NULL),
         RESMGR_OK);
     /* A report published by the throttled helper is acknowledged too. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "first", 30, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "first", 30, NULL), RESMGR_OK);
     CHECK_STATUS(push_download(c, "dl", 10, MD5_ABC, TEST_URL), RESMGR_OK);
     CHECK_STATUS(
         resmgr_client_report_download_progress(c, "dl", RESMGR_STATE_IN_PROGRESS, 5, 0, NULL),
@@ -373,7 +373,7 @@ static void task_rejected_by_create_upload_task_rsp(void)
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_TASK_REJECTED, .direction = RESMGR_DIRECTION_UPLOAD,
                 .name = "zxc", .result_code = -5, .result_msg = "quota exceeded");
     /* The task is forgotten. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 1, NULL), RESMGR_ERR_NO_TASK);
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 7, MD5_FOX), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
@@ -391,8 +391,8 @@ static void task_rejected_without_a_name_is_pinned_on_the_only_waiting_task(void
     CHECK_N_EVENTS(r, 1);
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_TASK_REJECTED, .direction = RESMGR_DIRECTION_UPLOAD,
                 .name = "waiting", .result_code = -1);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "waiting", 1, NULL), RESMGR_ERR_NO_TASK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "has-url", 1, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "waiting", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "has-url", 1, NULL), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -419,7 +419,7 @@ static void task_rejected_by_upload_progress_rsp_forgets_the_task(void)
     resmgr_client *c = make_client(r);
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 100, MD5_ABC), RESMGR_OK);
     CHECK_STATUS(upload_url_rsp(c, "zxc", 100, MD5_ABC, TEST_URL), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
     rec_clear(r);
     CHECK_STATUS(feed(c, "{\"type\":\"report_upload_progress_rsp\",\"result_code\":-3,"
                          "\"result_msg\":\"expired\"}"),
@@ -427,7 +427,7 @@ static void task_rejected_by_upload_progress_rsp_forgets_the_task(void)
     CHECK_N_EVENTS(r, 1);
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_TASK_REJECTED, .direction = RESMGR_DIRECTION_UPLOAD,
                 .name = "zxc", .result_code = -3, .result_msg = "expired");
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 20, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 20, NULL), RESMGR_ERR_NO_TASK);
     CHECK_ERROR_MESSAGE();
     /* A late URL for it matches nothing now. */
     CHECK_STATUS(upload_url_rsp(c, "zxc", 100, MD5_ABC, TEST_URL2), RESMGR_OK);
@@ -453,7 +453,7 @@ static void task_rejected_by_download_progress_rsp_forgets_the_task(void)
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_TASK_REJECTED,
                 .direction = RESMGR_DIRECTION_DOWNLOAD, .name = "AAAA", .result_code = 7,
                 .result_msg = "gone");
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 1, NULL), RESMGR_ERR_NO_TASK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -499,7 +499,7 @@ static void unmatched_create_upload_task_rsp_for_a_task_never_asked_for(void)
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_UNMATCHED_RESPONSE,
                 .message_type = "create_upload_task_rsp", .name = "ghost", .detail = "");
     /* It was ignored: no task was created. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "ghost", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "ghost", 1, NULL), RESMGR_ERR_NO_TASK);
     /* A refusal for an unknown task is unmatched too. */
     CHECK_STATUS(feed(c, "{\"type\":\"create_upload_task_rsp\",\"name\":\"ghost\","
                          "\"result_code\":-1}"),
@@ -521,7 +521,7 @@ static void unmatched_get_download_task_rsp_never_asked_for(void)
     CHECK_N_EVENTS(r, 1);
     CHECK_EVENT(r, 0, .kind = RESMGR_EVENT_UNMATCHED_RESPONSE,
                 .message_type = "get_download_task_rsp", .name = "AAAA", .detail = "");
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 1, NULL), RESMGR_ERR_NO_TASK);
     CHECK_STATUS(feed(c, "{\"type\":\"get_download_task_rsp\"}"), RESMGR_OK);
     CHECK_N_EVENTS(r, 2);
     CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_UNMATCHED_RESPONSE,
@@ -686,7 +686,7 @@ static void reporting_event_hook(recorder *r, const resmgr_event *ev)
         x->report_status = resmgr_client_report_upload_progress(
             r->client, ev->name, RESMGR_STATE_IN_PROGRESS, 0, 0, NULL);
         x->track_status =
-            resmgr_client_upload_progress(r->client, ev->name, ev->size, &x->track_published);
+            resmgr_client_track_upload_progress(r->client, ev->name, ev->size, &x->track_published);
     } else if (ev->kind == RESMGR_EVENT_DOWNLOAD_TASK) {
         x->calls++;
         x->create_status = resmgr_client_create_upload_task(r->client, "from-event", 3, MD5_ABC);
@@ -788,7 +788,7 @@ static void publish_callback_can_feed_the_answer_synchronously(void)
     x.feed_answer = "{\"type\":\"report_upload_progress_rsp\",\"result_code\":0,"
                     "\"result_msg\":\"ok\"}";
     x.feed_status = 12345;
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 50, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 50, NULL), RESMGR_OK);
     CHECK_EQ_INT(x.calls, 3);
     CHECK_STATUS(x.feed_status, RESMGR_OK);
     CHECK_N_EVENTS(r, 3);
@@ -807,9 +807,28 @@ static void publish_callback_can_feed_the_answer_synchronously(void)
     CHECK_EVENT(r, 3, .kind = RESMGR_EVENT_TASK_REJECTED,
                 .direction = RESMGR_DIRECTION_DOWNLOAD, .name = "AAAA", .result_code = -3,
                 .result_msg = "expired");
-    CHECK_STATUS(resmgr_client_download_progress(c, "AAAA", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "AAAA", 1, NULL), RESMGR_ERR_NO_TASK);
     resmgr_client_free(c);
     rec_free(r);
+}
+
+/* Issue 14: an event kind has a name for logs, like a status. */
+static void event_kinds_have_names_and_unknown_ones_say_so(void)
+{
+    int kind, other;
+    const char *unknown = resmgr_event_kind_str(0);
+    CHECK_STR(unknown, "unknown event kind");
+    CHECK_STR(resmgr_event_kind_str(14), "unknown event kind");
+    CHECK_STR(resmgr_event_kind_str(-1), "unknown event kind");
+    CHECK_STR(resmgr_event_kind_str(RESMGR_EVENT_URL_REFRESHED), "URL refreshed");
+    for (kind = RESMGR_EVENT_UPLOAD_URL; kind <= RESMGR_EVENT_TASK_DROPPED; kind++) {
+        const char *name = resmgr_event_kind_str(kind);
+        CHECK(name != NULL && name[0] != '\0');
+        CHECK(strcmp(name, unknown) != 0);
+        for (other = RESMGR_EVENT_UPLOAD_URL; other < kind; other++) {
+            CHECK(strcmp(name, resmgr_event_kind_str(other)) != 0);
+        }
+    }
 }
 
 int main(void)
@@ -842,5 +861,6 @@ int main(void)
     RUN_TEST(message_rejected_status_equals_the_returned_status);
     RUN_TEST(event_callback_can_call_back_into_the_library);
     RUN_TEST(publish_callback_can_feed_the_answer_synchronously);
+    RUN_TEST(event_kinds_have_names_and_unknown_ones_say_so);
     return check_summary();
 }

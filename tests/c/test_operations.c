@@ -327,7 +327,7 @@ static void task_state_follows_a_task_from_creation_to_its_end(void)
     CHECK_STATUS(upload_url_rsp(c, "zxc", 100, MD5_ABC, TEST_URL), RESMGR_OK);
     CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
     CHECK_EQ_INT(st, RESMGR_TASK_READY);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 10, NULL), RESMGR_OK);
     CHECK_STATUS(resmgr_client_task_state(c, RESMGR_DIRECTION_UPLOAD, "zxc", &st), RESMGR_OK);
     CHECK_EQ_INT(st, RESMGR_TASK_STARTED);
     CHECK_STATUS(resmgr_client_report_upload_progress(c, "zxc", RESMGR_STATE_DONE, 100, 0, NULL),
@@ -366,8 +366,8 @@ static void create_upload_task_conflict_with_other_size_or_md5(void)
     CHECK_ERROR_MESSAGE();
     CHECK_N_PUBS(r, 1);
     /* The original task is untouched: its size is still 100. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 100, &published), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 101, &published),
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 100, &published), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 101, &published),
                  RESMGR_ERR_INVALID_ARG);
     /* Once it ends (done), the name is free for another resource. */
     CHECK_STATUS(resmgr_client_report_upload_progress(c, "zxc", RESMGR_STATE_DONE, 0, 0, NULL),
@@ -438,7 +438,7 @@ static void create_upload_task_from_file_hashes_and_names_after_base_name(void)
                    "\"md5sum\":\"900150983cd24fb0d6963f7d28e17f72\"}",
                    1);
     /* The task exists under the base name. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "hello.bin", 3, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "hello.bin", 3, NULL), RESMGR_OK);
     remove_temp_file(path);
     resmgr_client_free(c);
     rec_free(r);
@@ -460,7 +460,7 @@ static void create_upload_task_from_file_uses_an_explicit_name(void)
                    "{\"type\":\"create_upload_task\",\"size\":43,\"name\":\"custom name\","
                    "\"md5sum\":\"9e107d9d372bb6826bd81d3542a419d6\"}",
                    1);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "fox.txt", 1, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "fox.txt", 1, NULL), RESMGR_ERR_NO_TASK);
     /* An invalid explicit name is refused before anything is published. */
     CHECK_STATUS(resmgr_client_create_upload_task_from_file(c, path, "", NULL, NULL),
                  RESMGR_ERR_INVALID_NAME);
@@ -527,7 +527,7 @@ static void create_upload_task_from_missing_file_is_an_io_error_naming_the_path(
     CHECK_EQ_INT(d.bytes[0], 0x5a);
     CHECK_N_PUBS(r, 0);
     /* No task was created. */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "no-such-file.bin", 0, NULL),
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "no-such-file.bin", 0, NULL),
                  RESMGR_ERR_NO_TASK);
     /* A directory cannot be hashed either. */
     CHECK_STATUS(resmgr_client_create_upload_task_from_file(c, temp_dir, "dir", NULL, NULL),
@@ -811,34 +811,34 @@ static void final_reports_end_the_task_and_progress_reports_do_not(void)
     CHECK_STATUS(
         resmgr_client_report_upload_progress(c, "up1", RESMGR_STATE_IN_PROGRESS, 50, 0, NULL),
         RESMGR_OK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "up1", 5, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "up1", 5, NULL), RESMGR_OK);
     CHECK_STATUS(resmgr_client_report_upload_progress(c, "up1", RESMGR_STATE_DONE, 0, 0, NULL),
                  RESMGR_OK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "up1", 5, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "up1", 5, NULL), RESMGR_ERR_NO_TASK);
     CHECK_ERROR_MESSAGE();
     /* upload: fail ends it */
     CHECK_STATUS(resmgr_client_create_upload_task(c, "up2", 10, MD5_ABC), RESMGR_OK);
     CHECK_STATUS(resmgr_client_report_upload_progress(c, "up2", RESMGR_STATE_FAIL, 0, -3, NULL),
                  RESMGR_OK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "up2", 5, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "up2", 5, NULL), RESMGR_ERR_NO_TASK);
     /* download: the same */
     CHECK_STATUS(push_download(c, "dl1", 10, MD5_ABC, TEST_URL), RESMGR_OK);
     CHECK_STATUS(push_download(c, "dl2", 10, MD5_ABC, TEST_URL), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl1", 5, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl1", 5, NULL), RESMGR_OK);
     CHECK_STATUS(
         resmgr_client_report_download_progress(c, "dl1", RESMGR_STATE_DONE, 0, 0, NULL),
         RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl1", 5, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl1", 5, NULL), RESMGR_ERR_NO_TASK);
     CHECK_STATUS(
         resmgr_client_report_download_progress(c, "dl2", RESMGR_STATE_FAIL, 0, -1, NULL),
         RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl2", 5, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl2", 5, NULL), RESMGR_ERR_NO_TASK);
     /* The directions are separate: an upload report does not end a
      * download task of the same name. */
     CHECK_STATUS(push_download(c, "same", 10, MD5_ABC, TEST_URL), RESMGR_OK);
     CHECK_STATUS(resmgr_client_report_upload_progress(c, "same", RESMGR_STATE_DONE, 0, 0, NULL),
                  RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "same", 5, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "same", 5, NULL), RESMGR_OK);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -859,7 +859,7 @@ static void final_reports_end_the_task_and_progress_reports_do_not(void)
     do {                                                                                  \
         bool pub_ = !(expect_pub);                                                        \
         size_t before_ = (r)->n_pubs;                                                     \
-        CHECK_STATUS(resmgr_client_upload_progress((c), (name), (done), &pub_), RESMGR_OK); \
+        CHECK_STATUS(resmgr_client_track_upload_progress((c), (name), (done), &pub_), RESMGR_OK); \
         CHECK_EQ_INT(pub_, (expect_pub));                                                 \
         CHECK_N_PUBS((r), before_ + ((expect_pub) ? 1 : 0));                              \
     } while (0)
@@ -868,7 +868,7 @@ static void final_reports_end_the_task_and_progress_reports_do_not(void)
     do {                                                                                    \
         bool pub_ = !(expect_pub);                                                          \
         size_t before_ = (r)->n_pubs;                                                       \
-        CHECK_STATUS(resmgr_client_download_progress((c), (name), (done), &pub_), RESMGR_OK); \
+        CHECK_STATUS(resmgr_client_track_download_progress((c), (name), (done), &pub_), RESMGR_OK); \
         CHECK_EQ_INT(pub_, (expect_pub));                                                   \
         CHECK_N_PUBS((r), before_ + ((expect_pub) ? 1 : 0));                                \
     } while (0)
@@ -983,7 +983,7 @@ static void progress_of_a_zero_byte_task_is_100_percent(void)
     TRACK_UP(c, r, "empty", 0, true);
     CHECK_LAST_PUB(r, UPLOADING("empty", 100), 0);
     TRACK_UP(c, r, "empty", 0, false);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "empty", 1, NULL), RESMGR_ERR_INVALID_ARG);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "empty", 1, NULL), RESMGR_ERR_INVALID_ARG);
     resmgr_client_free(c);
     rec_free(r);
 }
@@ -1017,12 +1017,12 @@ static void progress_beyond_the_size_is_an_invalid_argument(void)
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 100, MD5_ABC), RESMGR_OK);
     CHECK_STATUS(push_download(c, "dl", 100, MD5_ABC, TEST_URL), RESMGR_OK);
     rec_clear(r);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 101, &pub), RESMGR_ERR_INVALID_ARG);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 101, &pub), RESMGR_ERR_INVALID_ARG);
     CHECK_ERROR_MESSAGE();
     CHECK_EQ_INT(pub, true); /* not written on failure */
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", UINT64_MAX, NULL),
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", UINT64_MAX, NULL),
                  RESMGR_ERR_INVALID_ARG);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 101, NULL), RESMGR_ERR_INVALID_ARG);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 101, NULL), RESMGR_ERR_INVALID_ARG);
     CHECK_N_PUBS(r, 0);
     resmgr_client_free(c);
     rec_free(r);
@@ -1032,15 +1032,15 @@ static void progress_of_an_unknown_task_is_no_task(void)
 {
     recorder *r = rec_new();
     resmgr_client *c = make_client(r);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "ghost", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "ghost", 0, NULL), RESMGR_ERR_NO_TASK);
     CHECK_ERROR_MESSAGE();
-    CHECK_STATUS(resmgr_client_download_progress(c, "ghost", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "ghost", 0, NULL), RESMGR_ERR_NO_TASK);
     CHECK_ERROR_MESSAGE();
     /* An upload task is not a download task and vice versa. */
     CHECK_STATUS(resmgr_client_create_upload_task(c, "up", 10, MD5_ABC), RESMGR_OK);
     CHECK_STATUS(push_download(c, "down", 10, MD5_ABC, TEST_URL), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "up", 0, NULL), RESMGR_ERR_NO_TASK);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "down", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "up", 0, NULL), RESMGR_ERR_NO_TASK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "down", 0, NULL), RESMGR_ERR_NO_TASK);
     CHECK_N_PUBS(r, 1);
     resmgr_client_free(c);
     rec_free(r);
@@ -1072,8 +1072,8 @@ static void progress_published_out_param_is_optional(void)
     CHECK_STATUS(resmgr_client_create_upload_task(c, "zxc", 100, MD5_ABC), RESMGR_OK);
     CHECK_STATUS(push_download(c, "dl", 100, MD5_ABC, TEST_URL), RESMGR_OK);
     rec_clear(r);
-    CHECK_STATUS(resmgr_client_upload_progress(c, "zxc", 50, NULL), RESMGR_OK);
-    CHECK_STATUS(resmgr_client_download_progress(c, "dl", 50, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_upload_progress(c, "zxc", 50, NULL), RESMGR_OK);
+    CHECK_STATUS(resmgr_client_track_download_progress(c, "dl", 50, NULL), RESMGR_OK);
     CHECK_N_PUBS(r, 2);
     CHECK_PUB(r, 0, UPLOADING("zxc", 50), 0);
     CHECK_PUB(r, 1, DOWNLOADING("dl", 50), 0);

@@ -301,7 +301,7 @@ static void thread_event_cb(void *user, const resmgr_event *ev)
         switch (ev->kind) {
         case RESMGR_EVENT_UPLOAD_URL:
         case RESMGR_EVENT_DOWNLOAD_TASK:
-        case RESMGR_EVENT_DUPLICATE:
+        case RESMGR_EVENT_URL_REFRESHED:
             ok = ev->name[0] != '\0' && strlen(ev->md5) == 32 && strlen(ev->content_md5) == 24 &&
                  strncmp(ev->url, "https://", 8) == 0;
             break;
@@ -428,7 +428,7 @@ static void *upload_worker(void *arg)
         if (s == RESMGR_OK) {
             w->t.publishes_reported++;
         }
-        s = resmgr_client_upload_progress(w->client, name, (uint64_t)(i % 11) * 100, &pub);
+        s = resmgr_client_track_upload_progress(w->client, name, (uint64_t)(i % 11) * 100, &pub);
         account(&w->t, s, track_allowed, "upload_progress");
         if (s == RESMGR_OK && pub) {
             w->t.publishes_reported++;
@@ -465,7 +465,7 @@ static void *download_worker(void *arg)
                 w->t.publishes_reported++;
             }
         }
-        s = resmgr_client_download_progress(w->client, name, (uint64_t)(i % 21) * 100, &pub);
+        s = resmgr_client_track_download_progress(w->client, name, (uint64_t)(i % 21) * 100, &pub);
         account(&w->t, s, track_allowed, "download_progress");
         if (s == RESMGR_OK && pub) {
             w->t.publishes_reported++;
@@ -516,7 +516,7 @@ static void *mixed_worker(void *arg)
             account(&w->t, s, bad_arg, "contradictory report");
             break;
         case 3:
-            s = resmgr_client_upload_progress(w->client, name, 1001, NULL);
+            s = resmgr_client_track_upload_progress(w->client, name, 1001, NULL);
             account(&w->t, s, over_size, "upload_progress beyond the size");
             break;
         case 4:
@@ -553,12 +553,12 @@ static const feed_case feed_cases[] = {
      "{\"type\":\"download\",\"size\":2000,\"name\":\"push-%d\",\"md5sum\":\"" MD5_ABC
      "\",\"url\":\"" FEED_URL "\"}",
      RESMGR_ERR_TOO_MANY_TASKS,
-     {RESMGR_EVENT_DOWNLOAD_TASK, RESMGR_EVENT_DUPLICATE, 0}},
+     {RESMGR_EVENT_DOWNLOAD_TASK, RESMGR_EVENT_URL_REFRESHED, 0}},
     {NULL,
      "{\"type\":\"create_upload_task_rsp\",\"size\":1000,\"name\":\"up-1-%d\",\"md5sum\":\"" MD5_ABC
      "\",\"url\":\"" FEED_URL "\"}",
      0,
-     {RESMGR_EVENT_UPLOAD_URL, RESMGR_EVENT_DUPLICATE, RESMGR_EVENT_UNMATCHED_RESPONSE, 0}},
+     {RESMGR_EVENT_UPLOAD_URL, RESMGR_EVENT_URL_REFRESHED, RESMGR_EVENT_UNMATCHED_RESPONSE, 0}},
     {NULL, "{\"type\":\"report_upload_progress_rsp\",\"result_code\":0,\"n\":%d}", 0,
      {RESMGR_EVENT_PROGRESS_ACK, RESMGR_EVENT_UNMATCHED_RESPONSE, 0}},
     {NULL, "{\"type\":\"report_download_progress_rsp\",\"result_code\":0,\"n\":%d}", 0,
@@ -567,7 +567,7 @@ static const feed_case feed_cases[] = {
      "{\"type\":\"get_download_task_rsp\",\"size\":2000,\"name\":\"push-%d\",\"md5sum\":\"" MD5_ABC
      "\",\"url\":\"" FEED_URL "\"}",
      RESMGR_ERR_TOO_MANY_TASKS,
-     {RESMGR_EVENT_DOWNLOAD_TASK, RESMGR_EVENT_DUPLICATE, RESMGR_EVENT_UNMATCHED_RESPONSE, 0}},
+     {RESMGR_EVENT_DOWNLOAD_TASK, RESMGR_EVENT_URL_REFRESHED, RESMGR_EVENT_UNMATCHED_RESPONSE, 0}},
     {NULL, "{\"type\":\"get_download_task_rsp\",\"result_code\":1,\"n\":%d}", 0,
      {RESMGR_EVENT_NO_DOWNLOAD_TASK, RESMGR_EVENT_UNMATCHED_RESPONSE, 0}},
     {NULL, "hello %d", RESMGR_ERR_JSON, {0}},
@@ -770,7 +770,7 @@ static void *probe_last_error(void *arg)
 {
     last_error_probe *p = (last_error_probe *)arg;
     p->len_at_start = resmgr_last_error(NULL, 0);
-    p->status = resmgr_client_upload_progress(p->client, "nothing", 0, NULL);
+    p->status = resmgr_client_track_upload_progress(p->client, "nothing", 0, NULL);
     resmgr_last_error(p->message, sizeof p->message);
     return NULL;
 }

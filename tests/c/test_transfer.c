@@ -1269,7 +1269,7 @@ static void download_into_directory_writes_the_verified_file(void)
         CHECK_LAST_REPORT(f.r, DL, "fw.bin", DONE_JSON);
         CHECK_EQ_INT(final_reports(f.r), 1);
         /* The task is over. */
-        CHECK_STATUS(resmgr_client_download_progress(f.c, "fw.bin", 0, NULL),
+        CHECK_STATUS(resmgr_client_track_download_progress(f.c, "fw.bin", 0, NULL),
                      RESMGR_ERR_NO_TASK);
     }
     dl_teardown(&f);
@@ -1344,7 +1344,7 @@ static void write_callback_failure_fails_the_download_with_io(void)
         CHECK_EQ_INT(f.srv.n_reqs, 1);
         CHECK_LAST_FAIL_ANY(f.r, DL, "blob");
         CHECK_EQ_INT(final_reports(f.r), 1);
-        CHECK_STATUS(resmgr_client_download_progress(f.c, "blob", 0, NULL),
+        CHECK_STATUS(resmgr_client_track_download_progress(f.c, "blob", 0, NULL),
                      RESMGR_ERR_NO_TASK);
     }
     dl_teardown(&f);
@@ -1660,7 +1660,7 @@ static void download_403_is_url_expired_and_not_reported(void)
         /* Nothing final was reported; the task stays open. */
         CHECK_EQ_INT(final_reports(f.r), 0);
         CHECK_EQ_INT(count_pubs_with(f.r, "\"result_code\":-"), 0);
-        CHECK_STATUS(resmgr_client_download_progress(f.c, "fw.bin", 40000, NULL), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_track_download_progress(f.c, "fw.bin", 40000, NULL), RESMGR_OK);
         /* The partial download is kept, nothing at the final path. */
         CHECK(!exists_in(f.dir, "fw.bin"));
         CHECK(exists_in(f.dir, ".fw.bin.resmgr-part"));
@@ -1708,7 +1708,7 @@ static void download_of_a_name_another_download_holds_is_in_use(void)
         CHECK_EQ_INT(srv_count(&f.srv), 0);
         CHECK_EQ_INT(final_reports(f.r), 0);
         CHECK(!exists_in(f.dir, ".fw.bin.resmgr-part"));
-        CHECK_STATUS(resmgr_client_download_progress(f.c, "fw.bin", 0, NULL), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_track_download_progress(f.c, "fw.bin", 0, NULL), RESMGR_OK);
         /* The holder ends (here it unlinks and closes, as the library does). */
         unlink(lock);
         close(fd);
@@ -1743,7 +1743,7 @@ static void unsafe_names_are_refused_in_a_directory(void)
             CHECK_ERROR_MESSAGE();
             /* No directory can hold it: the task is ended with a fail report. */
             CHECK(strstr(rec_last_pub(f.r)->payload, "\"state\":\"fail\",\"result_code\":-1") != NULL);
-            CHECK_STATUS(resmgr_client_download_progress(f.c, names[i], 0, NULL), RESMGR_ERR_NO_TASK);
+            CHECK_STATUS(resmgr_client_track_download_progress(f.c, names[i], 0, NULL), RESMGR_ERR_NO_TASK);
         }
         CHECK_EQ_INT(srv_count(&f.srv), 0);
         CHECK_EQ_INT(count_entries(f.dir), 0);
@@ -1775,7 +1775,7 @@ static void run_into_a_missing_directory_ends_the_task(void)
                      RESMGR_ERR_IO);
         CHECK_ERROR_MESSAGE();
         CHECK_LAST_FAIL_ANY(f.r, DL, "fw.bin");
-        CHECK_STATUS(resmgr_client_download_progress(f.c, "fw.bin", 0, NULL), RESMGR_ERR_NO_TASK);
+        CHECK_STATUS(resmgr_client_track_download_progress(f.c, "fw.bin", 0, NULL), RESMGR_ERR_NO_TASK);
         CHECK_STATUS(resmgr_client_task_state(f.c, RESMGR_DIRECTION_DOWNLOAD, "fw.bin", &state),
                      RESMGR_OK);
         CHECK_EQ_INT(state, RESMGR_TASK_NONE);
@@ -1882,7 +1882,7 @@ static void run_upload_from_a_missing_file_ends_the_task(void)
                      RESMGR_ERR_IO);
         CHECK_ERROR_MESSAGE();
         CHECK_LAST_FAIL_ANY(f.r, UL, "log.bin");
-        CHECK_STATUS(resmgr_client_upload_progress(f.c, "log.bin", 0, NULL), RESMGR_ERR_NO_TASK);
+        CHECK_STATUS(resmgr_client_track_upload_progress(f.c, "log.bin", 0, NULL), RESMGR_ERR_NO_TASK);
         CHECK_EQ_INT(srv_count(&f.srv), 0);
     }
     ul_teardown(&f);
@@ -1908,7 +1908,7 @@ static void upload_from_file_sends_length_and_content_md5(void)
         CHECK_PROGRESS_REPORTS(f.r, before, UL, "log.bin", "uploading");
         CHECK_LAST_REPORT(f.r, UL, "log.bin", DONE_JSON);
         CHECK_EQ_INT(final_reports(f.r), 1);
-        CHECK_STATUS(resmgr_client_upload_progress(f.c, "log.bin", 0, NULL),
+        CHECK_STATUS(resmgr_client_track_upload_progress(f.c, "log.bin", 0, NULL),
                      RESMGR_ERR_NO_TASK);
     }
     ul_teardown(&f);
@@ -2651,7 +2651,7 @@ static void upload_file_without_url_times_out(void)
         CHECK_EQ_INT(f.r->n_pubs, 2);
         CHECK_LAST_REPORT(f.r, UL, "late.bin", FAIL_JSON(-1, "time_out"));
         /* The task was ended. */
-        CHECK_STATUS(resmgr_client_upload_progress(f.c, "late.bin", 0, NULL),
+        CHECK_STATUS(resmgr_client_track_upload_progress(f.c, "late.bin", 0, NULL),
                      RESMGR_ERR_NO_TASK);
         srv_stop(&f.srv);
         CHECK_EQ_INT(f.srv.n_reqs, 0);
@@ -2804,8 +2804,8 @@ static void transfer_arguments_are_checked(void)
         CHECK_EQ_INT(count_entries(f.dir), 1);
         CHECK_EQ_INT(srv_count(&f.srv), 0);
         /* The tasks are still there. */
-        CHECK_STATUS(resmgr_client_upload_progress(f.c, "up.bin", 0, NULL), RESMGR_OK);
-        CHECK_STATUS(resmgr_client_download_progress(f.c, "dl.bin", 0, NULL), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_track_upload_progress(f.c, "up.bin", 0, NULL), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_track_download_progress(f.c, "dl.bin", 0, NULL), RESMGR_OK);
     }
     ul_teardown(&f);
     free(s.buf);
@@ -2823,7 +2823,7 @@ static void upload_without_url_is_no_url(void)
         CHECK_ERROR_MESSAGE();
         CHECK_EQ_INT(f.r->n_pubs, 1);
         /* The task waits for its URL. */
-        CHECK_STATUS(resmgr_client_upload_progress(f.c, "nourl.bin", 0, NULL), RESMGR_OK);
+        CHECK_STATUS(resmgr_client_track_upload_progress(f.c, "nourl.bin", 0, NULL), RESMGR_OK);
         CHECK_EQ_INT(srv_count(&f.srv), 0);
     }
     ul_teardown(&f);

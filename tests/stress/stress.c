@@ -244,7 +244,7 @@ static void on_event(void *user, const resmgr_event *ev)
     /* Callbacks may call back into the library (not free the client). */
     if (!in_callback && ev->kind == RESMGR_EVENT_DOWNLOAD_TASK) {
         in_callback = 1;
-        check(resmgr_client_download_progress(a->client, ev->name, 0, NULL), "progress from a callback");
+        check(resmgr_client_track_download_progress(a->client, ev->name, 0, NULL), "progress from a callback");
         in_callback = 0;
     }
 }
@@ -372,7 +372,7 @@ static void *reporter(void *arg)
         snprintf(name, sizeof name, up ? "up-%d" : "dl-%d", (int)(r >> 8) % (up ? N_UPLOADS : N_DOWNLOADS));
         switch (r % 4) {
         case 0:
-            check((up ? resmgr_client_upload_progress : resmgr_client_download_progress)(
+            check((up ? resmgr_client_track_upload_progress : resmgr_client_track_download_progress)(
                       w->client, name, (uint64_t)(r % OBJECT_SIZE), &published),
                   "progress");
             break;

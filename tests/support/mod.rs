@@ -33,7 +33,7 @@ const UP: &str = "$resource/up/service/PROD1/dev1";
 pub enum Seen {
     UploadUrl(String, String),
     DownloadTask(String, String, bool),
-    Duplicate(Direction, String, String),
+    UrlRefreshed(Direction, String, String),
     Other(String),
 }
 
@@ -59,9 +59,9 @@ impl ClientIo for Recorder {
             Event::DownloadTask { task, pushed } => {
                 Seen::DownloadTask(task.name.into(), task.url.into(), *pushed)
             }
-            Event::Duplicate {
+            Event::UrlRefreshed {
                 direction, task, ..
-            } => Seen::Duplicate(*direction, task.name.into(), task.url.into()),
+            } => Seen::UrlRefreshed(*direction, task.name.into(), task.url.into()),
             other => Seen::Other(format!("{other:?}")),
         };
         self.events.lock().unwrap().push(seen);
