@@ -413,7 +413,7 @@ static inline const char *ev_kind_name(int kind)
     switch (kind) {
     case RESMGR_EVENT_UPLOAD_URL: return "UPLOAD_URL";
     case RESMGR_EVENT_DOWNLOAD_TASK: return "DOWNLOAD_TASK";
-    case RESMGR_EVENT_URL_REFRESHED: return "DUPLICATE";
+    case RESMGR_EVENT_URL_REFRESHED: return "URL_REFRESHED";
     case RESMGR_EVENT_NO_DOWNLOAD_TASK: return "NO_DOWNLOAD_TASK";
     case RESMGR_EVENT_PROGRESS_ACK: return "PROGRESS_ACK";
     case RESMGR_EVENT_TASK_REJECTED: return "TASK_REJECTED";

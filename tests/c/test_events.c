@@ -183,7 +183,7 @@ static void pushed_download_tasks_beyond_max_tasks_drop_the_oldest_unstarted(voi
 }
 
 /* ------------------------------------------------------------------ */
-/* DUPLICATE                                                            */
+/* URL_REFRESHED                                                        */
 /* ------------------------------------------------------------------ */
 
 static void duplicate_push_carries_the_fresh_url(void)
@@ -194,7 +194,7 @@ static void duplicate_push_carries_the_fresh_url(void)
     CHECK_STATUS(push_download(c, "AAAA", 10, MD5_ABC, TEST_URL2), RESMGR_OK);
     CHECK_N_EVENTS(r, 2);
     CHECK_EVENT(r, 0, DOWNLOAD_EVENT("AAAA", 10, MD5_ABC, MD5_ABC_B64, TEST_URL, true));
-    /* DUPLICATE has "the same fields as the task's first event", pushed
+    /* URL_REFRESHED has "the same fields as the task's first event", pushed
      * included: this one was pushed too. */
     CHECK_EVENT(r, 1, .kind = RESMGR_EVENT_URL_REFRESHED, .direction = RESMGR_DIRECTION_DOWNLOAD,
                 .name = "AAAA", .size = 10, .md5 = MD5_ABC, .content_md5 = MD5_ABC_B64,
