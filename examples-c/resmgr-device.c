@@ -707,6 +707,7 @@ static void *watcher(void *user) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1); /* main's "quit now", so the exit does not wait for a tick */
     for (;;) {
         struct timespec tick = {0, 200000000L};
         char name[RESMGR_MAX_NAME_LEN + 1];
@@ -1262,6 +1263,7 @@ int main(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     app.cfg = &cfg;
@@ -1309,6 +1311,7 @@ int main(int argc, char **argv) {
     pthread_mutex_lock(&app.mu);
     app.quit = true;
     pthread_mutex_unlock(&app.mu);
+    pthread_kill(watch, SIGUSR1); /* wakes its sigtimedwait at once */
     pthread_join(watch, NULL);
     resmgr_client_free(app.client);
     pthread_cond_destroy(&app.cv);
