@@ -273,7 +273,13 @@ impl Side<'_> {
     fn device(&self, pin: bool, device: &str, args: &[&str]) -> Command {
         let port = self.platform.broker_port.to_string();
         let mut all: Vec<&str> = vec![
-            "--port", &port, "--product", PRODUCT, "--device", device, "--quiet",
+            "--port",
+            &port,
+            "--product",
+            PRODUCT,
+            "--device",
+            device,
+            "--quiet",
         ];
         let ca = self.nginx.ca.to_str().unwrap();
         if self.https {
@@ -398,7 +404,9 @@ impl Side<'_> {
         let put = run(pinned(pin, &self.ctx.curl, &args))?;
         let stored = std::fs::metadata(self.nginx.path(&key)).map(|m| m.len());
         if stored.as_ref().ok() != Some(&self.ctx.size) {
-            return Err(format!("nginx holds {stored:?} bytes of the reference upload"));
+            return Err(format!(
+                "nginx holds {stored:?} bytes of the reference upload"
+            ));
         }
         let _ = std::fs::remove_file(self.nginx.path(&key));
         Ok(hash.then(&put))
@@ -437,7 +445,10 @@ impl Side<'_> {
             return Err(format!("the device's download left {len:?} bytes"));
         }
         if !r.stdout.contains("MD5 verified") {
-            return Err(format!("the device did not verify {md5}: {}", r.stdout.trim()));
+            return Err(format!(
+                "the device did not verify {md5}: {}",
+                r.stdout.trim()
+            ));
         }
         let _ = std::fs::remove_dir_all(&dir);
         Ok(r)
@@ -562,7 +573,11 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
         }
         let platform = Platform::start_with(
             &platform_exe,
-            &ctx.data.join(if https { "platform-https" } else { "platform-http" }),
+            &ctx.data.join(if https {
+                "platform-https"
+            } else {
+                "platform-http"
+            }),
             &args,
             &[
                 ("AWS_ACCESS_KEY_ID", "bench"),
