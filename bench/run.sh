@@ -7,7 +7,7 @@
 #   bench/run.sh                 # full run: 1 GiB files, 5 repetitions
 #   bench/run.sh --quick         # 64 MiB, 3 repetitions, 20-device fleet
 #   bench/run.sh --only md5,upload   # some of: md5 upload download memory
-#                                    # messages footprint fleet progress
+#                                    # messages footprint fleet progress nginx
 #
 # Environment (all optional):
 #   BENCH_SIZE        size of the big files in bytes (default 1073741824)
@@ -39,6 +39,13 @@ if ! have openssl || ! have curl || ! have cc || ! have strip || ! have cmake \
   scripts/setup.sh
 fi
 have strip || { apt-get update -qq && apt-get install -y -qq binutils >/dev/null; }
+# Figure 9's independent store: Debian's nginx-light (WebDAV PUT, TLS).
+if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
+  log "installing nginx-light (figure 9)"
+  { apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; } ||
+    log "nginx-light could not be installed: figure 9 will be skipped"
+fi
+have taskset || { apt-get update -qq && apt-get install -y -qq util-linux >/dev/null; }
 
 # --- build -----------------------------------------------------------------
 tgt="$here/target"

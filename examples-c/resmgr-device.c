@@ -4,7 +4,7 @@
  * (feature "http"). Built as the executable `resmgr-device` and installed to
  * bin/; see `resmgr-device --help` and the README's "resmgr-device" section.
  *
- *   resmgr-device [options] upload FILE [--name NAME]
+ *   resmgr-device [options] upload FILE [--name NAME] [--result-wait SECONDS]
  *   resmgr-device [options] download [--dir DIR] [--wait SECONDS] [--follow]
  *
  * Options may come before or after the command, as `--opt VALUE` or
@@ -83,7 +83,6 @@ enum {
 #define CONNECT_LIMIT_MS 30000u    /* first connection to the broker */
 #define URL_LIMIT_MS 60000u        /* the platform's answer to create_upload_task */
 #define REFRESH_LIMIT_MS 30000u    /* a fresh URL after RESMGR_ERR_URL_EXPIRED */
-#define RESULT_WAIT_MS 5000u       /* the platform's upload_result, after done */
 #define DISCONNECT_WAIT_MS 5000u   /* QoS 1 acks before disconnecting */
 #define MAX_URL_REFRESHES 5
 #define TASK_QUEUE 64
@@ -116,6 +115,7 @@ struct config {
     const char *name;
     const char *dir;
     unsigned wait_s;
+    unsigned result_wait_s; /* upload: how long to wait for upload_result; 0: not at all */
     bool follow;
     const char *connid; /* test hook RESMGR_CONNID */
     uint64_t expiry;    /* test hook RESMGR_EXPIRY */
@@ -123,7 +123,7 @@ struct config {
 
 static void usage_text(FILE *f) {
     fprintf(f,
-            "usage: " PROG " [options] upload FILE [--name NAME]\n"
+            "usage: " PROG " [options] upload FILE [--name NAME] [--result-wait SECONDS]\n"
             "       " PROG " [options] download [--dir DIR] [--wait SECONDS] [--follow]\n"
             "\n"
             "options:\n"
@@ -140,8 +140,9 @@ static void usage_text(FILE *f) {
             "  --help, --version\n"
             "\n"
             "upload:   hashes FILE, creates the task (NAME defaults to the file's base\n"
-            "          name), uploads it, reports, and waits briefly for the platform's\n"
-            "          upload_result.\n"
+            "          name), uploads it, reports, and waits for the platform's\n"
+            "          upload_result: --result-wait seconds at most (default 5; 0: exit\n"
+            "          as soon as the done report is delivered, without waiting).\n"
             "download: asks for a download task and takes the first that arrives (the\n"
             "          answer or a push), downloads it into DIR (default .) with MD5\n"
             "          verification and resume, and reports. --wait: how long to wait\n"
@@ -195,7 +196,7 @@ static void free_secret(struct config *cfg) {
 
 /* Returns -1 when the arguments are good, else the exit status. */
 static int parse_args(int argc, char **argv, struct config *cfg) {
-    bool dir_given = false, wait_given = false, options_done = false;
+    bool dir_given = false, wait_given = false, result_wait_given = false, options_done = false;
     const char *env;
     int i;
 
@@ -203,6 +204,7 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
     cfg->timeout_s = 600;
     cfg->dir = ".";
     cfg->wait_s = 30;
+    cfg->result_wait_s = 5;
 
     for (i = 1; i < argc; i++) {
         char *arg = argv[i];
@@ -270,7 +272,7 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
         if (strcmp(opt, "--host") != 0 && strcmp(opt, "--port") != 0 && strcmp(opt, "--product") != 0 &&
             strcmp(opt, "--device") != 0 && strcmp(opt, "--secret") != 0 && strcmp(opt, "--ca") != 0 &&
             strcmp(opt, "--timeout") != 0 && strcmp(opt, "--name") != 0 && strcmp(opt, "--dir") != 0 &&
-            strcmp(opt, "--wait") != 0) {
+            strcmp(opt, "--wait") != 0 && strcmp(opt, "--result-wait") != 0) {
             return usage_error("unknown option '%s'", opt);
         }
         if (value == NULL) {
@@ -317,6 +319,11 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
                 return usage_error("--wait must be a whole number of seconds, 1-4000000, not '%s'", value);
             cfg->wait_s = (unsigned)n;
             wait_given = true;
+        } else if (strcmp(opt, "--result-wait") == 0) {
+            if (!parse_u64(value, 0, 4000000, &n))
+                return usage_error("--result-wait must be a whole number of seconds, 0-4000000, not '%s'", value);
+            cfg->result_wait_s = (unsigned)n;
+            result_wait_given = true;
         }
     }
     if (cfg->cmd == CMD_NONE) return usage_error("a command is required: 'upload FILE' or 'download'");
@@ -324,8 +331,8 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
         if (cfg->file == NULL) return usage_error("upload needs a FILE");
         if (dir_given || wait_given || cfg->follow)
             return usage_error("--dir, --wait and --follow belong to the download command");
-    } else if (cfg->name != NULL) {
-        return usage_error("--name belongs to the upload command");
+    } else if (cfg->name != NULL || result_wait_given) {
+        return usage_error("--name and --result-wait belong to the upload command");
     }
     if (cfg->product == NULL) return usage_error("--product is required");
     if (cfg->device == NULL) return usage_error("--device is required");
@@ -700,6 +707,7 @@ static void *watcher(void *user) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1); /* main's "quit now", so the exit does not wait for a tick */
     for (;;) {
         struct timespec tick = {0, 200000000L};
         char name[RESMGR_MAX_NAME_LEN + 1];
@@ -1005,8 +1013,11 @@ static int cmd_upload(struct app *a, uint64_t deadline_ms) {
     printf("uploaded '%s' as '%s' (%llu bytes, md5 %s)\n", cfg->file, name, (unsigned long long)size, digest.hex);
     fflush(stdout);
 
-    /* The platform's verdict, if it comes soon; informative only. */
-    limit = min_u64(deadline_ms, now_ms() + RESULT_WAIT_MS);
+    /* The platform's verdict, if it comes within --result-wait; informative
+     * only. With --result-wait 0 it is not waited for (a platform may never
+     * send one); the done report is still delivered before the exit. */
+    if (cfg->result_wait_s == 0) return EXIT_SUCCESS_;
+    limit = min_u64(deadline_ms, now_ms() + (uint64_t)cfg->result_wait_s * 1000u);
     pthread_mutex_lock(&a->mu);
     while (!a->have_result && a->stop_signal == 0 && now_ms() < limit) wait_locked(a, limit);
     ok = a->have_result;
@@ -1019,7 +1030,7 @@ static int cmd_upload(struct app *a, uint64_t deadline_ms) {
             note("the platform's verdict on '%s' is %d, although the store accepted the data", name,
                  (int)a->result_code);
     } else {
-        note("no upload_result from the platform within %u s (the store accepted the data)", RESULT_WAIT_MS / 1000u);
+        note("no upload_result from the platform within %u s (the store accepted the data)", cfg->result_wait_s);
     }
     return EXIT_SUCCESS_;
 }
@@ -1252,6 +1263,7 @@ int main(int argc, char **argv) {
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGUSR1);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
 
     app.cfg = &cfg;
@@ -1299,6 +1311,7 @@ int main(int argc, char **argv) {
     pthread_mutex_lock(&app.mu);
     app.quit = true;
     pthread_mutex_unlock(&app.mu);
+    pthread_kill(watch, SIGUSR1); /* wakes its sigtimedwait at once */
     pthread_join(watch, NULL);
     resmgr_client_free(app.client);
     pthread_cond_destroy(&app.cv);

@@ -35,12 +35,24 @@ pub struct Platform {
 
 impl Platform {
     pub fn start(exe: &Path, data: &Path) -> Result<Platform, String> {
+        Platform::start_with(exe, data, &[], &[])
+    }
+
+    /// `serve` with more arguments (e.g. an S3 store) and environment.
+    pub fn start_with(
+        exe: &Path,
+        data: &Path,
+        args: &[String],
+        envs: &[(&str, &str)],
+    ) -> Result<Platform, String> {
         let _ = std::fs::remove_dir_all(data);
         std::fs::create_dir_all(data).map_err(|e| e.to_string())?;
         let log = std::fs::File::create(data.with_extension("log")).map_err(|e| e.to_string())?;
         let child = Command::new(exe)
             .args(["serve", "--anonymous", "--url-ttl", "7200", "--data"])
             .arg(data)
+            .args(args)
+            .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)

@@ -9,6 +9,7 @@
 mod device;
 mod fleet;
 mod messages;
+mod nginx;
 mod run;
 mod s3;
 mod store;

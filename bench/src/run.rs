@@ -167,6 +167,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
     step(&mut ctx, "footprint", footprint);
     step(&mut ctx, "fleet", crate::fleet::measure);
     step(&mut ctx, "progress", progress);
+    step(&mut ctx, "nginx", crate::nginx::measure);
 
     let table = markdown(&ctx);
     println!("\n{table}");
