@@ -558,7 +558,7 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
          under `taskset -c 0`"
     ));
     let input = ctx.data.join("input.bin");
-    let (_, md5) = resmgr::digest::md5_file(&input).map_err(|e| e.message().to_owned())?;
+    let (_, md5) = resmgr::device::md5_file(&input).map_err(|e| e.message().to_owned())?;
     let md5 = md5.to_hex();
     for https in [false, true] {
         let endpoint = nginx.base(https);
