@@ -52,6 +52,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -194,11 +195,49 @@ static void free_secret(struct config *cfg) {
     }
 }
 
-/* Returns -1 when the arguments are good, else the exit status. */
+/* The long options; `val` names each in the switch of parse_args. */
+enum { OPT_HOST = 256, OPT_PORT, OPT_PRODUCT, OPT_DEVICE, OPT_SECRET, OPT_CA, OPT_TIMEOUT,
+       OPT_NAME, OPT_DIR, OPT_WAIT, OPT_RESULT_WAIT, OPT_TLS, OPT_QUIET, OPT_FOLLOW, OPT_VERSION };
+
+static const struct option long_options[] = {
+    {"host", required_argument, NULL, OPT_HOST},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"product", required_argument, NULL, OPT_PRODUCT},
+    {"device", required_argument, NULL, OPT_DEVICE},
+    {"secret", required_argument, NULL, OPT_SECRET},
+    {"ca", required_argument, NULL, OPT_CA},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"dir", required_argument, NULL, OPT_DIR},
+    {"wait", required_argument, NULL, OPT_WAIT},
+    {"result-wait", required_argument, NULL, OPT_RESULT_WAIT},
+    {"tls", no_argument, NULL, OPT_TLS},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"follow", no_argument, NULL, OPT_FOLLOW},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The option argv[optind - 1] named, without any "=value" (for messages:
+ * a secret given as --secret=... is never echoed). */
+static const char *option_name(char **argv, char *buf, size_t cap) {
+    const char *arg = argv[optind - 1];
+    size_t len = strcspn(arg, "=");
+    if (len >= cap) len = cap - 1;
+    memcpy(buf, arg, len);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Returns -1 when the arguments are good, else the exit status. getopt_long
+ * takes options before and after the command, as --opt VALUE or
+ * --opt=VALUE, and "--" ends them. */
 static int parse_args(int argc, char **argv, struct config *cfg) {
-    bool dir_given = false, wait_given = false, result_wait_given = false, options_done = false;
+    bool dir_given = false, wait_given = false, result_wait_given = false;
     const char *env;
-    int i;
+    char opt[32];
+    int c, i;
 
     cfg->host = "127.0.0.1";
     cfg->timeout_s = 600;
@@ -206,124 +245,110 @@ static int parse_args(int argc, char **argv, struct config *cfg) {
     cfg->wait_s = 30;
     cfg->result_wait_s = 5;
 
-    for (i = 1; i < argc; i++) {
-        char *arg = argv[i];
-        const char *value = NULL;
-        char opt[32];
+    opterr = 0; /* every message is ours: one line, never a secret */
+    while ((c = getopt_long(argc, argv, ":h", long_options, NULL)) != -1) {
         uint64_t n;
-
-        if (!options_done && strcmp(arg, "--") == 0) {
-            options_done = true; /* the rest is positional */
-            continue;
-        }
-        if (options_done || strncmp(arg, "--", 2) != 0) {
-            if (!options_done && arg[0] == '-' && arg[1] != '\0') {
-                if (strcmp(arg, "-h") == 0) {
-                    usage_text(stdout);
-                    return EXIT_SUCCESS_;
-                }
-                return usage_error("unknown option '%s'", arg);
+        if (c == '?') {
+            if (optopt != 0 && optopt < 256) return usage_error("unknown option '-%c'", optopt);
+            option_name(argv, opt, sizeof opt);
+            /* A known flag given "=value" lands here too. */
+            for (i = 0; long_options[i].name != NULL; i++) {
+                if (long_options[i].has_arg == no_argument && strcmp(opt + 2, long_options[i].name) == 0)
+                    return usage_error("option '%s' takes no value", opt);
             }
-            if (cfg->cmd == CMD_NONE) {
-                if (strcmp(arg, "upload") == 0) {
-                    cfg->cmd = CMD_UPLOAD;
-                } else if (strcmp(arg, "download") == 0) {
-                    cfg->cmd = CMD_DOWNLOAD;
-                } else {
-                    return usage_error("unknown command '%s' (expected 'upload' or 'download')", arg);
-                }
-            } else if (cfg->cmd == CMD_UPLOAD && cfg->file == NULL) {
-                cfg->file = arg;
-            } else {
-                return usage_error("unexpected argument '%s'", arg);
-            }
-            continue;
-        }
-
-        /* --opt=value or --opt value */
-        {
-            const char *eq = strchr(arg, '=');
-            size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-            if (len >= sizeof opt) return usage_error("unknown option '%.*s'", (int)(sizeof opt - 1), arg);
-            memcpy(opt, arg, len);
-            opt[len] = '\0';
-            if (eq != NULL) value = eq + 1;
-        }
-
-        /* Flags. */
-        if (strcmp(opt, "--help") == 0 || strcmp(opt, "--version") == 0 || strcmp(opt, "--tls") == 0 ||
-            strcmp(opt, "--quiet") == 0 || strcmp(opt, "--follow") == 0) {
-            if (value != NULL) return usage_error("option '%s' takes no value", opt);
-            if (strcmp(opt, "--help") == 0) {
-                usage_text(stdout);
-                return EXIT_SUCCESS_;
-            }
-            if (strcmp(opt, "--version") == 0) {
-                printf(PROG " (resmgr %s)\n", resmgr_version());
-                return EXIT_SUCCESS_;
-            }
-            if (strcmp(opt, "--tls") == 0) cfg->tls = true;
-            if (strcmp(opt, "--quiet") == 0) cfg->quiet = true;
-            if (strcmp(opt, "--follow") == 0) cfg->follow = true;
-            continue;
-        }
-
-        /* Options with a value. */
-        if (strcmp(opt, "--host") != 0 && strcmp(opt, "--port") != 0 && strcmp(opt, "--product") != 0 &&
-            strcmp(opt, "--device") != 0 && strcmp(opt, "--secret") != 0 && strcmp(opt, "--ca") != 0 &&
-            strcmp(opt, "--timeout") != 0 && strcmp(opt, "--name") != 0 && strcmp(opt, "--dir") != 0 &&
-            strcmp(opt, "--wait") != 0 && strcmp(opt, "--result-wait") != 0) {
             return usage_error("unknown option '%s'", opt);
         }
-        if (value == NULL) {
-            if (i + 1 >= argc) return usage_error("option '%s' needs a value", opt);
-            value = argv[++i];
-            arg = argv[i];
+        if (c == ':') return usage_error("option '%s' needs a value", option_name(argv, opt, sizeof opt));
+        if (c == 'h') {
+            usage_text(stdout);
+            return EXIT_SUCCESS_;
         }
-        if (strcmp(opt, "--secret") == 0) {
+        if (c == OPT_VERSION) {
+            printf(PROG " (resmgr %s)\n", resmgr_version());
+            return EXIT_SUCCESS_;
+        }
+        if (c == OPT_TLS || c == OPT_QUIET || c == OPT_FOLLOW) {
+            cfg->tls |= c == OPT_TLS;
+            cfg->quiet |= c == OPT_QUIET;
+            cfg->follow |= c == OPT_FOLLOW;
+            continue;
+        }
+        option_name(argv, opt, sizeof opt);
+        if (c == OPT_SECRET) {
             /* Never echoed, even when it is wrong. */
-            if (value[0] == '\0') return usage_error("option '--secret' needs a non-empty value");
+            if (optarg[0] == '\0') return usage_error("option '--secret' needs a non-empty value");
             free_secret(cfg);
-            cfg->secret = malloc(strlen(value) + 1);
+            cfg->secret = malloc(strlen(optarg) + 1);
             if (cfg->secret == NULL) {
                 fputs(PROG ": out of memory\n", stderr);
                 return EXIT_FAILURE_;
             }
-            strcpy(cfg->secret, value);
-            wipe(arg == value ? arg : (char *)strchr(arg, '=') + 1);
+            strcpy(cfg->secret, optarg);
+            wipe(optarg);
             continue;
         }
-        if (value[0] == '\0') return usage_error("option '%s' needs a non-empty value", opt);
-        if (strcmp(opt, "--host") == 0) {
-            cfg->host = value;
-        } else if (strcmp(opt, "--port") == 0) {
-            if (!parse_u64(value, 1, 65535, &n)) return usage_error("--port must be 1-65535, not '%s'", value);
+        if (optarg[0] == '\0') return usage_error("option '%s' needs a non-empty value", opt);
+        switch (c) {
+        case OPT_HOST:
+            cfg->host = optarg;
+            break;
+        case OPT_PORT:
+            if (!parse_u64(optarg, 1, 65535, &n)) return usage_error("--port must be 1-65535, not '%s'", optarg);
             cfg->port = (unsigned)n;
-        } else if (strcmp(opt, "--product") == 0) {
-            cfg->product = value;
-        } else if (strcmp(opt, "--device") == 0) {
-            cfg->device = value;
-        } else if (strcmp(opt, "--ca") == 0) {
-            cfg->ca = value;
-        } else if (strcmp(opt, "--timeout") == 0) {
-            if (!parse_u64(value, 1, 4000000, &n))
-                return usage_error("--timeout must be a whole number of seconds, 1-4000000, not '%s'", value);
+            break;
+        case OPT_PRODUCT:
+            cfg->product = optarg;
+            break;
+        case OPT_DEVICE:
+            cfg->device = optarg;
+            break;
+        case OPT_CA:
+            cfg->ca = optarg;
+            break;
+        case OPT_TIMEOUT:
+            if (!parse_u64(optarg, 1, 4000000, &n))
+                return usage_error("--timeout must be a whole number of seconds, 1-4000000, not '%s'", optarg);
             cfg->timeout_s = (unsigned)n;
-        } else if (strcmp(opt, "--name") == 0) {
-            cfg->name = value;
-        } else if (strcmp(opt, "--dir") == 0) {
-            cfg->dir = value;
+            break;
+        case OPT_NAME:
+            cfg->name = optarg;
+            break;
+        case OPT_DIR:
+            cfg->dir = optarg;
             dir_given = true;
-        } else if (strcmp(opt, "--wait") == 0) {
-            if (!parse_u64(value, 1, 4000000, &n))
-                return usage_error("--wait must be a whole number of seconds, 1-4000000, not '%s'", value);
+            break;
+        case OPT_WAIT:
+            if (!parse_u64(optarg, 1, 4000000, &n))
+                return usage_error("--wait must be a whole number of seconds, 1-4000000, not '%s'", optarg);
             cfg->wait_s = (unsigned)n;
             wait_given = true;
-        } else if (strcmp(opt, "--result-wait") == 0) {
-            if (!parse_u64(value, 0, 4000000, &n))
-                return usage_error("--result-wait must be a whole number of seconds, 0-4000000, not '%s'", value);
+            break;
+        case OPT_RESULT_WAIT:
+            if (!parse_u64(optarg, 0, 4000000, &n))
+                return usage_error("--result-wait must be a whole number of seconds, 0-4000000, not '%s'",
+                                   optarg);
             cfg->result_wait_s = (unsigned)n;
             result_wait_given = true;
+            break;
+        default:
+            return usage_error("unknown option '%s'", opt);
+        }
+    }
+    /* What getopt_long left, in order: the command and its FILE. */
+    for (i = optind; i < argc; i++) {
+        const char *arg = argv[i];
+        if (cfg->cmd == CMD_NONE) {
+            if (strcmp(arg, "upload") == 0) {
+                cfg->cmd = CMD_UPLOAD;
+            } else if (strcmp(arg, "download") == 0) {
+                cfg->cmd = CMD_DOWNLOAD;
+            } else {
+                return usage_error("unknown command '%s' (expected 'upload' or 'download')", arg);
+            }
+        } else if (cfg->cmd == CMD_UPLOAD && cfg->file == NULL) {
+            cfg->file = arg;
+        } else {
+            return usage_error("unexpected argument '%s'", arg);
         }
     }
     if (cfg->cmd == CMD_NONE) return usage_error("a command is required: 'upload FILE' or 'download'");
