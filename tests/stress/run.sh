@@ -35,7 +35,14 @@ if [ -z "$lib" ]; then
 fi
 out="$build_dir/stress"
 mkdir -p "$out"
-libs=(-lpthread -ldl -lm -lrt -lutil -Wl,-z,noexecstack)
+# The system libraries rustc named for the archive, captured by the CMake
+# build (cmake/cargo-staticlib.cmake).
+native="$build_dir/resmgr-native-static-libs.rsp"
+if [ ! -f "$native" ]; then
+  echo "stress: no $native (build $build_dir with CMake first)" >&2
+  exit 1
+fi
+libs=(-pthread "-Wl,@$native" -Wl,-z,noexecstack)
 common=(-std=c99 -Wall -Wextra -Werror -pedantic -g -O1 -I"$root/include")
 
 run_one() {
