@@ -10,9 +10,7 @@
 mod hostile_tls;
 mod support;
 
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -25,6 +23,7 @@ use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::upload::upload;
 use resmgr::transfer::TransferConfig;
 use resmgr::{Client, ClientIo, ErrorKind, Event};
+use support::broker::{free_port, Mosquitto};
 use support::fault::{serve, FaultServer, Reply, Response};
 use support::*;
 
@@ -211,45 +210,9 @@ fn temporary_and_permanent_redirects_within_https_are_not_followed() {
 // MQTT over TLS against a mosquitto presenting bad certificates
 // ---------------------------------------------------------------------------
 
-struct Broker {
-    child: Child,
-    ports: Vec<u16>,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn mosquitto() -> PathBuf {
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("mosquitto is not installed: run scripts/setup.sh");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// One mosquitto with a TLS listener per certificate, plus `extra` lines.
-fn tls_broker(leaves: &[&hostile_tls::Leaf], extra: &str) -> Broker {
-    let dir = tempdir();
-    let mut conf = String::from("persistence false\n");
-    if is_root() {
-        conf.push_str("user root\n");
-    }
-    conf.push_str(extra);
-    conf.push('\n');
+fn tls_broker(leaves: &[&hostile_tls::Leaf], extra: &str) -> Mosquitto {
+    let mut conf = format!("{extra}\n");
     let mut ports = Vec::new();
     for leaf in leaves {
         let port = free_port();
@@ -260,35 +223,7 @@ fn tls_broker(leaves: &[&hostile_tls::Leaf], extra: &str) -> Broker {
         ));
         ports.push(port);
     }
-    let path = dir.path().join("mosquitto.conf");
-    std::fs::write(&path, conf).unwrap();
-    let child = Command::new(mosquitto())
-        .arg("-c")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start mosquitto");
-    let broker = Broker {
-        child,
-        ports,
-        _dir: dir,
-    };
-    for &port in &broker.ports {
-        wait_for("mosquitto's TLS listener", WAIT, || {
-            TcpStream::connect(("127.0.0.1", port)).ok()
-        });
-    }
-    broker
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-        })
-        .unwrap_or(false)
+    Mosquitto::start(&conf, ports)
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -7,8 +7,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,70 +17,11 @@ use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection, MqttPublisher};
 use resmgr::protocol::{Direction, Qos};
 use resmgr::{Client, ClientIo, ErrorKind, Event};
 
+#[path = "support/broker.rs"]
+mod broker;
+use broker::Mosquitto;
+
 const WAIT: Duration = Duration::from_secs(20);
-
-/// A private mosquitto on a free loopback port, stopped on drop.
-struct Broker {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-}
-
-fn mosquitto_path() -> PathBuf {
-    for p in ["/usr/sbin/mosquitto", "/usr/bin/mosquitto"] {
-        if Path::new(p).exists() {
-            return p.into();
-        }
-    }
-    panic!("mosquitto is not installed: run scripts/setup.sh");
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-impl Broker {
-    fn start(extra: &str, port: Option<u16>) -> Broker {
-        let dir = std::env::temp_dir().join(format!(
-            "resmgr-mqtt-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = port.unwrap_or_else(free_port);
-        let conf = dir.join("mosquitto.conf");
-        std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{extra}\n")).unwrap();
-        let child = Command::new(mosquitto_path())
-            .arg("-c")
-            .arg(&conf)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start mosquitto");
-        let deadline = Instant::now() + WAIT;
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mosquitto did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Broker { child, port, dir }
-    }
-
-    fn stop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        self.stop();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 /// What the device side saw.
 #[derive(Debug, Clone, PartialEq)]
@@ -211,14 +151,14 @@ fn push_until_seen(port: u16, rx: &Receiver<Seen>, name: &str) {
 
 #[test]
 fn down_messages_are_fed_to_the_client_and_up_messages_reach_the_broker() {
-    let broker = Broker::start("allow_anonymous true", None);
+    let broker = Mosquitto::plain("allow_anonymous true", None);
     // A subscriber on the up topic, like the platform.
     let mut sub = Command::new("mosquitto_sub")
         .args([
             "-h",
             "127.0.0.1",
             "-p",
-            &broker.port.to_string(),
+            &broker.port().to_string(),
             "-q",
             "1",
             "-C",
@@ -228,9 +168,9 @@ fn down_messages_are_fed_to_the_client_and_up_messages_reach_the_broker() {
         .stdout(Stdio::piped())
         .spawn()
         .expect("mosquitto_sub");
-    let (client, connection, rx) = device(broker.port, anonymous());
+    let (client, connection, rx) = device(broker.port(), anonymous());
     wait_for(&rx, &Seen::Connected);
-    push_until_seen(broker.port, &rx, "fw.bin");
+    push_until_seen(broker.port(), &rx, "fw.bin");
     assert!(client.task(Direction::Download, "fw.bin").is_some());
 
     // mosquitto_sub may subscribe after our first publish: keep asking.
@@ -261,15 +201,15 @@ fn down_messages_are_fed_to_the_client_and_up_messages_reach_the_broker() {
 
 #[test]
 fn after_a_broker_restart_the_client_reconnects_and_resubscribes() {
-    let mut broker = Broker::start("allow_anonymous true", None);
-    let port = broker.port;
+    let mut broker = Mosquitto::plain("allow_anonymous true", None);
+    let port = broker.port();
     let (client, connection, rx) = device(port, anonymous());
     wait_for(&rx, &Seen::Connected);
     push_until_seen(port, &rx, "before.bin");
 
     broker.stop();
     wait_for(&rx, &Seen::Disconnected);
-    let _broker2 = Broker::start("allow_anonymous true", Some(port));
+    let _broker2 = Mosquitto::plain("allow_anonymous true", Some(port));
     wait_for(&rx, &Seen::Connected);
     // Clean session: only a fresh subscription can deliver this.
     push_until_seen(port, &rx, "after.bin");
@@ -347,7 +287,7 @@ fn a_broker_with_a_password_file_admits_the_signed_device_and_refuses_a_wrong_se
         .status()
         .expect("mosquitto_passwd");
     assert!(status.success());
-    let broker = Broker::start(
+    let broker = Mosquitto::plain(
         &format!("allow_anonymous false\npassword_file {}", pwfile.display()),
         None,
     );
@@ -365,11 +305,11 @@ fn a_broker_with_a_password_file_admits_the_signed_device_and_refuses_a_wrong_se
         })
         .unwrap()
     };
-    let (_client, connection, rx) = device(broker.port, signed(secret));
+    let (_client, connection, rx) = device(broker.port(), signed(secret));
     wait_for(&rx, &Seen::Connected);
     connection.stop(Duration::from_secs(2));
 
-    let (_client, connection, rx) = device(broker.port, signed("b3RoZXItc2VjcmV0"));
+    let (_client, connection, rx) = device(broker.port(), signed("b3RoZXItc2VjcmV0"));
     wait_for(&rx, &Seen::Refused);
     assert!(
         rx.recv_timeout(Duration::from_millis(500))

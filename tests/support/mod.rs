@@ -6,6 +6,7 @@
 //! Every test binary includes this module and uses a different part of it.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod fault;
 pub mod s3;
 pub mod sigv4;
