@@ -17,7 +17,7 @@ mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,7 +27,7 @@ use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::upload::{upload, FnSource};
 use resmgr::transfer::TransferConfig;
 use resmgr::{ErrorKind, Md5Digest};
-use serde_json::{json, Value};
+use serde_json::json;
 use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
 use support::s3::S3Fs;
 use support::*;
@@ -181,9 +181,7 @@ const CHILD_TEST: &str = "upload_kill_child_uploads_slowly_until_killed";
 #[test]
 #[ignore = "a child process of an_upload_killed_with_sigkill_at_random_points_leaves_the_store_clean_and_a_rerun_succeeds"]
 fn upload_kill_child_uploads_slowly_until_killed() {
-    let job = std::env::var(CHILD_ENV)
-        .unwrap_or_else(|_| panic!("{CHILD_TEST} is run by its parent test, with {CHILD_ENV} set"));
-    let job: Value = serde_json::from_str(&job).unwrap();
+    let job = child_job(CHILD_ENV, CHILD_TEST);
     let path = PathBuf::from(job["file"].as_str().unwrap());
     let content = std::fs::read(&path).unwrap();
     let md5 = Md5Digest::from_hex(job["md5"].as_str().unwrap()).unwrap();
@@ -206,15 +204,6 @@ fn upload_kill_child_uploads_slowly_until_killed() {
     });
     let result = upload(&client, "log.bin", &mut source, &config(), None);
     panic!("the child upload was not killed; it ended with {result:?}");
-}
-
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

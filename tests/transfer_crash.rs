@@ -8,7 +8,7 @@ mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::{Child, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use resmgr::protocol::Direction;
@@ -16,7 +16,7 @@ use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::TransferConfig;
 use resmgr::Md5Digest;
-use serde_json::{json, Value};
+use serde_json::json;
 use support::fault::{FaultServer, Response};
 use support::*;
 
@@ -33,9 +33,7 @@ const NAME: &str = "image.bin";
 #[test]
 #[ignore = "a child process of a_download_killed_with_sigkill_resumes_from_its_last_checkpoint"]
 fn crash_child_downloads_until_killed() {
-    let job = std::env::var(CHILD_ENV)
-        .unwrap_or_else(|_| panic!("{CHILD_TEST} is run by its parent test, with {CHILD_ENV} set"));
-    let job: Value = serde_json::from_str(&job).unwrap();
+    let job = child_job(CHILD_ENV, CHILD_TEST);
     let dir = PathBuf::from(job["dir"].as_str().unwrap());
     let (client, _rec) = client();
     let md5 = Md5Digest::from_hex(job["md5"].as_str().unwrap()).unwrap();
@@ -55,16 +53,6 @@ fn crash_child_downloads_until_killed() {
     let result = download(&client, NAME, &mut sink, &config, None);
     // Reaching this line means the parent did not kill us in time.
     panic!("the child download was not killed; it ended with {result:?}");
-}
-
-/// Kills the child if the test fails before it does.
-struct KillOnDrop(Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 #[test]

@@ -386,3 +386,22 @@ pub fn child_test(name: &str) -> std::process::Command {
     ]);
     command
 }
+
+/// The job a parent test handed its child (see [`child_test`]) in the
+/// environment variable `env`, as JSON; the child test `test` fails
+/// without one.
+pub fn child_job(env: &str, test: &str) -> Value {
+    let job = std::env::var(env)
+        .unwrap_or_else(|_| panic!("{test} is run by its parent test, with {env} set"));
+    serde_json::from_str(&job).unwrap()
+}
+
+/// Kills and reaps a child process if the test fails before it does.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
