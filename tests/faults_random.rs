@@ -323,14 +323,8 @@ fn a_disk_that_fills_up_fails_the_download_with_io_and_leaves_nothing_at_the_fin
     let fs = fs.expect("mounted");
     let object = data(3 * 1024 * 1024, 80);
     let server = FaultServer::serving(object.clone());
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "big.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &server.url("/bucket/big.bin?sig=1"),
-    );
+    let (client, rec) =
+        client_with_download("big.bin", &object, &server.url("/bucket/big.bin?sig=1"));
     let mut sink = DirSink::new(fs.dir.path(), "big.bin").unwrap();
     let err = download(&client, "big.bin", &mut sink, &config(), None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
@@ -378,14 +372,8 @@ fn a_download_never_touches_files_it_does_not_own_in_its_directory() {
     for f in mine {
         std::fs::write(dir.path().join(f), b"the user's own file\n").unwrap();
     }
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &server.url("/bucket/fw.bin?sig=1"),
-    );
+    let (client, rec) =
+        client_with_download("fw.bin", &object, &server.url("/bucket/fw.bin?sig=1"));
     let config = TransferConfig {
         checkpoint_bytes: 16 * 1024,
         ..config()

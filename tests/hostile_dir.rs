@@ -245,14 +245,8 @@ fn swapped_partial(at: u64) {
     let server = FaultServer::serving(object.clone());
     let dir = tempdir();
     let evil = data(object.len(), 96);
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &server.url("/bucket/fw.bin?sig=1"),
-    );
+    let (client, rec) =
+        client_with_download("fw.bin", &object, &server.url("/bucket/fw.bin?sig=1"));
     let path = dir.path().to_owned();
     let planted = dir.path().join("evil.bin");
     let mut swapped = false;
@@ -313,14 +307,7 @@ fn a_second_download_of_the_same_name_into_the_same_directory_is_refused_while_o
         })
     };
     let dir = tempdir();
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &slow.url("/bucket/fw.bin?sig=1"),
-    );
+    let (client, rec) = client_with_download("fw.bin", &object, &slow.url("/bucket/fw.bin?sig=1"));
     let (started_tx, started_rx) = std::sync::mpsc::channel();
     let first = {
         let client = client.clone();

@@ -402,14 +402,8 @@ fn a_206_with_the_right_range_but_an_endless_body_is_cut_off_at_the_size() {
         }
     });
     let dir = tempdir();
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &server.url("/bucket/fw.bin?sig=1"),
-    );
+    let (client, rec) =
+        client_with_download("fw.bin", &object, &server.url("/bucket/fw.bin?sig=1"));
     let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
     let err = download(&client, "fw.bin", &mut sink, &config(), None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");

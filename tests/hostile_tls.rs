@@ -44,14 +44,8 @@ fn https_download(bad: Bad) -> (resmgr::Result<()>, Arc<Recorder>, usize, Vec<St
     let obj = object.clone();
     let server = FaultServer::start_tls(leaf.server_config(), move |_, r| serve(&obj, r).into());
     let dir = tempdir();
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &server.url("/bucket/fw.bin?sig=1"),
-    );
+    let (client, rec) =
+        client_with_download("fw.bin", &object, &server.url("/bucket/fw.bin?sig=1"));
     let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
     let result = download(&client, "fw.bin", &mut sink, &with_ca(&ca.ca_file), None);
     let requests = server.requests().len();
@@ -164,14 +158,8 @@ fn redirect_case(status: u16, from_tls: bool, to_tls: bool) {
         FaultServer::start(script)
     };
     let dir = tempdir();
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &source.url("/bucket/fw.bin?sig=1"),
-    );
+    let (client, rec) =
+        client_with_download("fw.bin", &object, &source.url("/bucket/fw.bin?sig=1"));
     let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
     let err = download(&client, "fw.bin", &mut sink, &with_ca(&ca.ca_file), None).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Http, "{err}");

@@ -215,6 +215,17 @@ pub fn push_download(client: &TestClient, name: &str, size: u64, md5: Md5Digest,
     );
 }
 
+/// A client whose download task `name` for `object` was pushed with `url`.
+pub fn client_with_download(
+    name: &str,
+    object: &[u8],
+    url: &str,
+) -> (Arc<TestClient>, Arc<Recorder>) {
+    let (client, rec) = client();
+    push_download(&client, name, object.len() as u64, md5_of(object), url);
+    (client, rec)
+}
+
 /// MD5 of `data`.
 pub fn md5_of(data: &[u8]) -> Md5Digest {
     let mut h = Md5Hasher::new();
