@@ -129,25 +129,24 @@ pub fn wait_for_url<Io: ClientIo>(
             Some(t) if t.url.is_some() => return Ok(t),
             Some(_) => {}
         }
-        let mut generation = signal.generation.lock().unwrap_or_else(|e| e.into_inner());
-        while *generation == seen {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no URL for {} task '{}' within {} ms",
-                        direction.as_str(),
-                        name.escape_debug(),
-                        timeout.as_millis()
-                    ),
-                ));
-            }
-            generation = signal
-                .changed
-                .wait_timeout(generation, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        let generation = signal.generation.lock().unwrap_or_else(|e| e.into_inner());
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (generation, waited) = signal
+            .changed
+            .wait_timeout_while(generation, left, |g| *g == seen)
+            .unwrap_or_else(|e| e.into_inner());
+        // The next look at the client happens without the signal's lock.
+        drop(generation);
+        if waited.timed_out() {
+            return Err(Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no URL for {} task '{}' within {} ms",
+                    direction.as_str(),
+                    name.escape_debug(),
+                    timeout.as_millis()
+                ),
+            ));
         }
     }
 }

@@ -119,26 +119,21 @@ impl MqttPublisher {
     /// ([`ErrorKind::Timeout`]). Never call it on the connection's own
     /// thread (from a client callback): that thread makes the connection.
     pub fn wait_connected(&self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        let mut up = self.up.lock().unwrap_or_else(|e| e.into_inner());
-        while !*up {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "not connected to the broker within {} ms",
-                        timeout.as_millis()
-                    ),
-                ));
-            }
-            up = self
-                .up_changed
-                .wait_timeout(up, left)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+        let up = self.up.lock().unwrap_or_else(|e| e.into_inner());
+        let (up, _) = self
+            .up_changed
+            .wait_timeout_while(up, timeout, |up| !*up)
+            .unwrap_or_else(|e| e.into_inner());
+        if *up {
+            return Ok(());
         }
-        Ok(())
+        Err(Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "not connected to the broker within {} ms",
+                timeout.as_millis()
+            ),
+        ))
     }
 
     fn set_up(&self, up: bool) {
