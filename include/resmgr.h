@@ -53,8 +53,8 @@
  * - The publish callback is called only by these functions, on the thread
  *   that calls them: resmgr_client_create_upload_task(_from_file),
  *   resmgr_client_get_download_task, resmgr_client_report_upload_progress
- *   and _download_progress, resmgr_client_track_upload_progress and
- *   _download_progress (when the throttle lets a report out), and the run
+ *   and _report_download_progress, resmgr_client_track_upload_progress and
+ *   _track_download_progress (when the throttle lets a report out), the run
  *   calls resmgr_client_run_upload, _run_download and _upload_file
  *   (progress and final reports). Call them from your own threads, not
  *   from the MQTT client's callbacks.
@@ -937,7 +937,7 @@ const char *resmgr_client_up_topic(const struct resmgr_client *client);
 const char *resmgr_client_down_topic(const struct resmgr_client *client);
 
 /**
- * Sets when `resmgr_client_track_upload_progress` / `_download_progress`
+ * Sets when `resmgr_client_track_upload_progress` / `_track_download_progress`
  * publish: at most one report per `min_interval_ms` milliseconds, and only
  * when the percent moved by at least `min_percent_step` (1-100). The first
  * report and the 100 % report always go out; the same percent never goes

@@ -342,7 +342,7 @@ pub unsafe extern "C" fn resmgr_client_down_topic(client: *const resmgr_client) 
     })
 }
 
-/// Sets when `resmgr_client_track_upload_progress` / `_download_progress`
+/// Sets when `resmgr_client_track_upload_progress` / `_track_download_progress`
 /// publish: at most one report per `min_interval_ms` milliseconds, and only
 /// when the percent moved by at least `min_percent_step` (1-100). The first
 /// report and the 100 % report always go out; the same percent never goes
