@@ -242,7 +242,6 @@ struct Side<'a> {
     nginx: &'a Nginx,
     platform: Platform,
     https: bool,
-    device_cli: PathBuf,
 }
 
 fn gib(bytes: u64) -> f64 {
@@ -270,7 +269,7 @@ impl Side<'_> {
 
     /// `resmgr-device` with the platform's broker; `BENCH_WRAP_OURS` in
     /// front when set (profiling).
-    fn device(&self, pin: bool, device: &str, args: &[&str]) -> Command {
+    fn device(&self, exe: &Path, pin: bool, device: &str, args: &[&str]) -> Command {
         let port = self.platform.broker_port.to_string();
         let mut all: Vec<&str> = vec![
             "--port",
@@ -294,10 +293,10 @@ impl Side<'_> {
                 if pin {
                     c.args(["taskset", "-c", "0"]);
                 }
-                c.arg(&self.device_cli).args(all);
+                c.arg(exe).args(all);
                 c
             }
-            _ => pinned(pin, &self.device_cli, &all),
+            _ => pinned(pin, exe, &all),
         }
     }
 
@@ -337,7 +336,7 @@ impl Side<'_> {
         }
     }
 
-    fn upload_ours(&self, pin: bool, input: &Path, tag: &str) -> Result<Run, String> {
+    fn upload_ours(&self, exe: &Path, pin: bool, input: &Path, tag: &str) -> Result<Run, String> {
         let device = "up";
         let name = format!("ours-{tag}.bin");
         let key = format!("uploads/{PRODUCT}/{device}/{name}");
@@ -345,6 +344,7 @@ impl Side<'_> {
         settle();
         util::warm(input);
         let r = run(self.device(
+            exe,
             pin,
             device,
             &[
@@ -419,7 +419,7 @@ impl Side<'_> {
         Ok(self.nginx.path(&format!("downloads/{PRODUCT}/down/dl.bin")))
     }
 
-    fn download_ours(&self, pin: bool, input: &Path, md5: &str) -> Result<Run, String> {
+    fn download_ours(&self, exe: &Path, pin: bool, input: &Path, md5: &str) -> Result<Run, String> {
         let stored = self.push(input)?;
         let dir = self.ctx.data.join("nginx-dl");
         let _ = std::fs::remove_dir_all(&dir);
@@ -427,6 +427,7 @@ impl Side<'_> {
         settle();
         util::warm(&stored);
         let r = run(self.device(
+            exe,
             pin,
             "down",
             &[
@@ -513,7 +514,7 @@ impl Sample {
     }
 }
 
-fn row(ctx: &mut Ctx, figure: String, reference: &str, s: &Sample, target: f64) {
+fn row(ctx: &mut Ctx, figure: String, reference: &str, s: &Sample, target: Option<f64>) {
     let (o, t, r) = (stat(&s.ours), stat(&s.theirs), stat(&s.ratios));
     let (oc, tc) = (stat(&s.our_cpu), stat(&s.their_cpu));
     let g = gib(ctx.size);
@@ -531,8 +532,8 @@ fn row(ctx: &mut Ctx, figure: String, reference: &str, s: &Sample, target: f64) 
             tc.median / g
         ),
         ratio: Some(r),
-        target: format!("≤ {target}"),
-        met: Some(r.median <= target),
+        target: target.map_or("-".into(), |t| format!("≤ {t}")),
+        met: target.map(|t| r.median <= t),
     });
 }
 
@@ -545,6 +546,11 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
     if util::which("taskset").is_none() {
         return Err("taskset is not installed (util-linux)".into());
     }
+    // BENCH_DEVICE_B: another resmgr-device build in place of the shell
+    // reference (A/B of two builds, side by side in the same run).
+    let device_b = std::env::var_os("BENCH_DEVICE_B")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     let version = Command::new(&nginx_exe)
         .arg("-v")
         .output()
@@ -589,7 +595,6 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
             nginx: &nginx,
             platform,
             https,
-            device_cli: device_cli.clone(),
         };
         let scheme = side.scheme();
         let mut results = Vec::new();
@@ -598,24 +603,32 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
             let pin_word = if pin { "pinned" } else { "unpinned" };
             for rep in 0..ctx.big_reps {
                 let tag = format!("{}-{pin_word}-{rep}", scheme.to_lowercase());
+                let up_ref = || match &device_b {
+                    Some(b) => side.upload_ours(b, pin, &input, &format!("{tag}-b")),
+                    None => side.upload_ref(pin, &input, &tag),
+                };
                 let (o, r) = if rep % 2 == 0 {
-                    let o = side.upload_ours(pin, &input, &tag)?;
-                    (o, side.upload_ref(pin, &input, &tag)?)
+                    let o = side.upload_ours(&device_cli, pin, &input, &tag)?;
+                    (o, up_ref()?)
                 } else {
-                    let r = side.upload_ref(pin, &input, &tag)?;
-                    (side.upload_ours(pin, &input, &tag)?, r)
+                    let r = up_ref()?;
+                    (side.upload_ours(&device_cli, pin, &input, &tag)?, r)
                 };
                 eprintln!(
                     "nginx {scheme} {pin_word} upload rep {rep}: resmgr-device {:.3} s (cpu {:.2} s), openssl+curl {:.3} s (cpu {:.2} s)",
                     o.wall, o.user + o.sys, r.wall, r.user + r.sys
                 );
                 up.add(&o, &r);
+                let down_ref = || match &device_b {
+                    Some(b) => Ok((side.download_ours(b, pin, &input, &md5)?, Run::default())),
+                    None => side.download_ref(pin, &md5),
+                };
                 let (o, (r, sync)) = if rep % 2 == 0 {
-                    let o = side.download_ours(pin, &input, &md5)?;
-                    (o, side.download_ref(pin, &md5)?)
+                    let o = side.download_ours(&device_cli, pin, &input, &md5)?;
+                    (o, down_ref()?)
                 } else {
-                    let r = side.download_ref(pin, &md5)?;
-                    (side.download_ours(pin, &input, &md5)?, r)
+                    let r = down_ref()?;
+                    (side.download_ours(&device_cli, pin, &input, &md5)?, r)
                 };
                 let r = r.then(&sync);
                 eprintln!(
@@ -627,27 +640,38 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
             results.push((pin, up, down));
         }
         drop(side);
+        let target = device_b.is_none();
+        let (up_label, down_label, up_ratio, down_ratio) = if target {
+            (
+                "`openssl md5` + `curl -T`",
+                "`curl -o` + `openssl md5` + `sync`",
+                "ours/pair",
+                "ours/triple",
+            )
+        } else {
+            ("`BENCH_DEVICE_B`", "`BENCH_DEVICE_B`", "A/B", "A/B")
+        };
         for (pin, up, down) in results {
             let pin_word = if pin { ", `taskset -c 0`" } else { "" };
             row(
                 ctx,
                 format!(
-                    "9. nginx {scheme}{pin_word}: `resmgr-device upload` {} (time ratio ours/pair)",
+                    "9. nginx {scheme}{pin_word}: `resmgr-device upload` {} (time ratio {up_ratio})",
                     size_name(ctx.size)
                 ),
-                "`openssl md5` + `curl -T`",
+                up_label,
                 &up,
-                1.0,
+                target.then_some(1.0),
             );
             row(
                 ctx,
                 format!(
-                    "9. nginx {scheme}{pin_word}: `resmgr-device download` {} (time ratio ours/triple)",
+                    "9. nginx {scheme}{pin_word}: `resmgr-device download` {} (time ratio {down_ratio})",
                     size_name(ctx.size)
                 ),
-                "`curl -o` + `openssl md5` + `sync`",
+                down_label,
                 &down,
-                0.7,
+                target.then_some(0.7),
             );
         }
     }

@@ -8,13 +8,6 @@
 //! Memory stays at [`PIPELINE`] chunks whatever the size. When no thread
 //! can be started (a firmware process at its thread limit), the same feed
 //! hashes on the caller's thread instead: slower, never a failure.
-//!
-//! With one usable core (a single-core device, or a process pinned to one
-//! core with `taskset -c 0` or a cgroup quota) a second thread cannot run
-//! beside the mover: it only adds hand-offs, context switches and a copy's
-//! worth of cache traffic. The feed then hashes in place from the start,
-//! decided per transfer from what the system says at that moment
-//! ([`std::thread::available_parallelism`]: affinity mask and cgroup quota).
 
 use std::cell::RefCell;
 use std::sync::mpsc::{self, Receiver, SyncSender};
@@ -108,24 +101,6 @@ impl HashFeed<'_> {
 /// Runs `mover` with a feed into `hasher` hashed on a second thread, and
 /// returns the hasher (having seen everything fed) with `mover`'s result.
 pub(crate) fn with_hash_thread<R>(
-    hasher: Md5Hasher,
-    mover: impl FnOnce(&HashFeed<'_>) -> R,
-) -> (Md5Hasher, R) {
-    if !second_core() {
-        return hash_in_place(hasher, mover);
-    }
-    with_second_thread(hasher, mover)
-}
-
-/// Whether this process may run on more than one core now. When the
-/// system cannot say, a second core is assumed (the thread is the faster
-/// choice wherever there is one).
-fn second_core() -> bool {
-    std::thread::available_parallelism().map_or(true, |n| n.get() > 1)
-}
-
-/// [`with_hash_thread`] with the second thread, whatever the cores.
-fn with_second_thread<R>(
     hasher: Md5Hasher,
     mover: impl FnOnce(&HashFeed<'_>) -> R,
 ) -> (Md5Hasher, R) {
@@ -238,11 +213,6 @@ mod tests {
 
     #[test]
     fn hashing_on_a_second_thread_sees_every_byte_in_order() {
-        feed_and_check(|h, mover| with_second_thread(h, mover));
-    }
-
-    #[test]
-    fn the_chosen_way_gives_the_same_answers() {
         feed_and_check(|h, mover| with_hash_thread(h, mover));
     }
 
