@@ -477,3 +477,69 @@ fn reconnect_delays_against_a_kicking_broker_grow_step_by_step() {
     // (backoff.rs, delays_double_within_the_upper_half_and_stop_at_the_cap):
     // an upper bound here would be a wall-clock assertion on a shared machine.
 }
+
+/// Every QoS 1 message the broker acknowledged is off the count, however
+/// fast its PUBACK comes: a count made after queueing could miss an
+/// acknowledgement that beat it, and never come back to 0 (a disconnect
+/// then waited its whole timeout). Many messages make the race likely.
+#[test]
+fn every_acknowledged_qos1_message_leaves_the_unacknowledged_count() {
+    let broker = Mosquitto::plain("allow_anonymous true", None);
+    let (tx, rx) = channel();
+    let publisher = Arc::new(MqttPublisher::default());
+    let io = Io {
+        publisher: publisher.clone(),
+        events: Mutex::new(tx),
+    };
+    let client = Arc::new(Client::new("PROD1", "dev1", io).unwrap());
+    let config = MqttConfig {
+        host: "127.0.0.1".into(),
+        port: broker.port(),
+        tls: false,
+        ca_file: None,
+        credentials: anonymous(),
+        keep_alive: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(5),
+        reconnect_min: Duration::from_millis(50),
+        reconnect_max: Duration::from_millis(300),
+    };
+    let connection = MqttConnection::start(client.clone(), publisher.clone(), &config).unwrap();
+    wait_for(&rx, &Seen::Connected);
+    // Busy threads on every core: the publishing thread is preempted now
+    // and then between queueing a message and returning, which is when
+    // the connection thread can take the PUBACK first.
+    let spin = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let spin = spin.clone();
+            std::thread::spawn(move || {
+                while spin.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let up = "$resource/up/service/PROD1/dev1";
+    for round in 0..40 {
+        for i in 0..50 {
+            // The queue holds 256: 50 at a time never overflows it.
+            publisher
+                .publish(up, format!("{round}-{i}").as_bytes(), Qos::AtLeastOnce)
+                .unwrap();
+        }
+        let deadline = Instant::now() + WAIT;
+        while publisher.unacked() > 0 {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: {} messages stay unacknowledged",
+                publisher.unacked()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    spin.store(false, std::sync::atomic::Ordering::Relaxed);
+    for s in spinners {
+        s.join().unwrap();
+    }
+    connection.stop(Duration::from_secs(2));
+}
