@@ -100,11 +100,21 @@ impl MqttPublisher {
             Qos::AtMostOnce => QoS::AtMostOnce,
             Qos::AtLeastOnce => QoS::AtLeastOnce,
         };
-        client
-            .try_publish(topic, qos, false, payload.to_vec())
-            .map_err(|e| format!("the MQTT queue refused the message: {e}"))?;
-        if qos == QoS::AtLeastOnce {
+        // Counted before it is queued: the connection thread may send it and
+        // take its PUBACK before `try_publish` returns here, and a count
+        // made after that would never come back to 0 (a `stop` then waited
+        // its whole timeout: resmgr-device exited 5 s late now and then).
+        let counted = qos == QoS::AtLeastOnce;
+        if counted {
             self.unacked.fetch_add(1, Ordering::SeqCst);
+        }
+        if let Err(e) = client.try_publish(topic, qos, false, payload.to_vec()) {
+            if counted {
+                let _ = self
+                    .unacked
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+            }
+            return Err(format!("the MQTT queue refused the message: {e}"));
         }
         Ok(())
     }
