@@ -485,25 +485,8 @@ fn reconnect_delays_against_a_kicking_broker_grow_step_by_step() {
 #[test]
 fn every_acknowledged_qos1_message_leaves_the_unacknowledged_count() {
     let broker = Mosquitto::plain("allow_anonymous true", None);
-    let (tx, rx) = channel();
-    let publisher = Arc::new(MqttPublisher::default());
-    let io = Io {
-        publisher: publisher.clone(),
-        events: Mutex::new(tx),
-    };
-    let client = Arc::new(Client::new("PROD1", "dev1", io).unwrap());
-    let config = MqttConfig {
-        host: "127.0.0.1".into(),
-        port: broker.port(),
-        tls: false,
-        ca_file: None,
-        credentials: anonymous(),
-        keep_alive: Duration::from_secs(30),
-        connect_timeout: Duration::from_secs(5),
-        reconnect_min: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(300),
-    };
-    let connection = MqttConnection::start(client.clone(), publisher.clone(), &config).unwrap();
+    let (client, connection, rx) = device(broker.port(), anonymous());
+    let publisher = &client.io().publisher;
     wait_for(&rx, &Seen::Connected);
     // Busy threads on every core: the publishing thread is preempted now
     // and then between queueing a message and returning, which is when

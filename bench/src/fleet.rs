@@ -125,17 +125,8 @@ impl Platform {
 
 impl Drop for Platform {
     fn drop(&mut self) {
-        // SAFETY: SIGTERM to our own child; it stops its broker itself.
-        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // It stops its broker itself.
+        util::stop_child(&mut self.child, libc::SIGTERM);
     }
 }
 

@@ -243,3 +243,19 @@ pub fn size_name(n: u64) -> String {
 pub fn mbps(bytes: u64, secs: f64) -> f64 {
     bytes as f64 / secs / 1e6
 }
+
+/// Stops a child service: `signal` (its graceful stop), up to 10 s for it
+/// to exit, then SIGKILL; reaped either way.
+pub fn stop_child(child: &mut std::process::Child, signal: libc::c_int) {
+    // SAFETY: a signal to our own child, whose pid is live until reaped.
+    unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
