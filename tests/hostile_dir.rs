@@ -154,9 +154,7 @@ fn planted_partial(plant: fn(&Path, &Path), failing: bool) {
         object.clone()
     };
     let server = FaultServer::serving(served);
-    let base = tempdir();
-    let dir = base.path().join("downloads");
-    std::fs::create_dir(&dir).unwrap();
+    let (base, dir) = downloads_dir();
     let victim = base.path().join("victim.db");
     let precious = b"precious data of another file, not a download".to_vec();
     std::fs::write(&victim, &precious).unwrap();
@@ -389,9 +387,7 @@ fn a_download_whose_lock_another_process_holds_is_refused() {
 
 #[test]
 fn a_symlink_or_fifo_at_the_lock_path_is_replaced_not_followed() {
-    let base = tempdir();
-    let dir = base.path().join("downloads");
-    std::fs::create_dir(&dir).unwrap();
+    let (base, dir) = downloads_dir();
     let target = base.path().join("target");
     std::fs::write(&target, b"not a lock").unwrap();
     std::os::unix::fs::symlink(&target, lock_path(&dir, "a.bin")).unwrap();

@@ -8,8 +8,7 @@
 mod support;
 
 use std::fs::File;
-use std::path::Path;
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use resmgr::protocol::Direction;
@@ -19,6 +18,7 @@ use resmgr::transfer::upload::{upload, FnSource};
 use resmgr::transfer::{MinSpeed, TransferConfig};
 use resmgr::{ErrorKind, Result};
 use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
+use support::transfer::*;
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -32,26 +32,23 @@ fn run_download(
     object: &[u8],
     config: &TransferConfig,
 ) -> (Result<()>, std::sync::Arc<Recorder>, Vec<u64>) {
-    let (client, rec) = client();
-    push_download(
-        &client,
-        name,
-        object.len() as u64,
-        md5_of(object),
-        &server.url(&format!("/bucket/{name}?sig=1")),
-    );
-    let mut seen = Vec::new();
-    let mut progress = |done: u64, _: u64| seen.push(done);
-    let mut sink = DirSink::new(dir, name).unwrap();
-    let result = download(&client, name, &mut sink, config, Some(&mut progress));
-    (result, rec, seen)
+    let url = server.url(&format!("/bucket/{name}?sig=1"));
+    pushed_download(&url, dir, name, object, config)
 }
 
-fn assert_only_file(dir: &Path, name: &str, object: &[u8]) {
-    assert_eq!(listing(dir), [name], "only the final file may be left");
-    let got = std::fs::read(dir.join(name)).unwrap();
-    assert_eq!(got.len(), object.len(), "file length");
-    assert!(got == object, "file content differs from the object");
+/// Runs download `name` of `object` from `server` into `dir` with the
+/// test config and asserts that it is done (see [`assert_downloaded`]).
+/// Returns the requests the server got and the progress offsets seen.
+fn download_completes(
+    server: &FaultServer,
+    dir: &Path,
+    name: &str,
+    object: &[u8],
+) -> (Vec<Request>, Vec<u64>) {
+    let (result, rec, seen) = run_download(server, dir, name, object, &config());
+    result.unwrap();
+    assert_downloaded(dir, name, object, &rec);
+    (server.requests(), seen)
 }
 
 fn ranges(requests: &[Request]) -> Vec<Option<String>> {
@@ -72,21 +69,11 @@ fn a_connection_dropped_at_byte_n_is_resumed_with_range_from_n() {
     });
     let dir = tempdir();
 
-    let (result, rec, seen) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+    let (requests, seen) = download_completes(&server, dir.path(), "fw.bin", &object);
 
-    result.unwrap();
-    let requests = server.requests();
-    assert_eq!(
-        ranges(&requests),
-        [None, Some(format!("bytes={n}-"))],
-        "{requests:#?}"
-    );
+    let resumed = Some(format!("bytes={n}-"));
+    assert_eq!(ranges(&requests), [None, resumed], "{requests:#?}");
     assert!(seen.contains(&(n as u64)), "{seen:?}");
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
 }
 
 #[test]
@@ -99,20 +86,10 @@ fn a_200_answer_to_a_ranged_request_restarts_the_file_instead_of_appending() {
     });
     let dir = tempdir();
 
-    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+    let (requests, _) = download_completes(&server, dir.path(), "fw.bin", &object);
 
-    result.unwrap();
-    let requests = server.requests();
-    assert_eq!(
-        ranges(&requests),
-        [None, Some("bytes=50000-".to_owned())],
-        "{requests:#?}"
-    );
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    let resumed = Some("bytes=50000-".to_owned());
+    assert_eq!(ranges(&requests), [None, resumed], "{requests:#?}");
 }
 
 #[test]
@@ -130,19 +107,12 @@ fn a_206_with_the_wrong_content_range_restarts_from_zero() {
     });
     let dir = tempdir();
 
-    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+    let (requests, _) = download_completes(&server, dir.path(), "fw.bin", &object);
 
-    result.unwrap();
-    let requests = server.requests();
     assert_eq!(
         ranges(&requests),
         [None, Some("bytes=40000-".to_owned()), None],
         "after a wrong Content-Range the download starts over without Range: {requests:#?}"
-    );
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
     );
 }
 
@@ -205,10 +175,7 @@ fn stall(reply: Reply, received: u64) {
         assert_eq!(state.offset, received);
     }
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        fail_report(-1, "time_out")
-    );
+    rec.assert_final(Direction::Download, "fw.bin", fail_report(-1, "time_out"));
 }
 
 #[test]
@@ -246,15 +213,9 @@ fn a_500_is_retried_and_the_next_answer_completes_the_download() {
     });
     let dir = tempdir();
 
-    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+    let (requests, _) = download_completes(&server, dir.path(), "fw.bin", &object);
 
-    result.unwrap();
-    assert_eq!(server.requests().len(), 2);
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    assert_eq!(requests.len(), 2);
 }
 
 #[test]
@@ -270,47 +231,20 @@ fn a_slow_download_is_cancelled_from_another_thread() {
     });
     let dir = tempdir();
     let (client, rec) = client();
-    push_download(
-        &client,
-        "slow.bin",
-        size,
-        md5,
-        &server.url("/bucket/slow.bin"),
-    );
+    let url = server.url("/bucket/slow.bin");
+    push_download(&client, "slow.bin", size, md5, &url);
 
-    let (started_tx, started_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
-    let c = client.clone();
-    let path = dir.path().to_owned();
-    let worker = std::thread::spawn(move || {
-        let mut told = false;
-        let mut progress = |done: u64, _: u64| {
-            if done > 0 && !told {
-                told = true;
-                let _ = started_tx.send(());
-            }
-        };
+    let (c, path) = (client.clone(), dir.path().to_owned());
+    let result = cancel_once_started(&client, Direction::Download, "slow.bin", move |progress| {
         let mut sink = DirSink::new(&path, "slow.bin").unwrap();
-        let result = download(&c, "slow.bin", &mut sink, &config(), Some(&mut progress));
-        let _ = done_tx.send(result);
+        download(&c, "slow.bin", &mut sink, &config(), Some(progress))
     });
-    started_rx
-        .recv_timeout(LIMIT)
-        .expect("the download receives bytes");
-    client.cancel(Direction::Download, "slow.bin").unwrap();
-    let result = done_rx
-        .recv_timeout(LIMIT)
-        .expect("a cancelled download returns instead of reading the whole slow body");
-    worker.join().unwrap();
 
-    let err = result.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert_cancelled(result, &rec, Direction::Download, "slow.bin");
     assert!(
         !dir.path().join("slow.bin").exists(),
         "nothing at the final path"
     );
-    let report = rec.only_final_report(Direction::Download, "slow.bin");
-    assert_fail_with_text(&report, -1, "cancel");
     assert!(
         client.task(Direction::Download, "slow.bin").is_none(),
         "the fail report ends the task"
@@ -325,13 +259,14 @@ fn a_404_fails_the_download_with_file_not_exist() {
     let object = data(1000, 18);
 
     let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
-
-    assert_eq!(result.unwrap_err().kind(), ErrorKind::NotFound);
-    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        fail_report(-2, "file_not_exist")
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    rec.assert_final(
+        Direction::Download,
+        "fw.bin",
+        fail_report(-2, "file_not_exist"),
     );
+    assert_eq!(server.requests().len(), 1, "a 404 is not retried");
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }
 
@@ -343,16 +278,17 @@ fn other_bytes_of_the_right_length_fail_md5_and_leave_nothing() {
     let dir = tempdir();
 
     let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
-
-    assert_eq!(result.unwrap_err().kind(), ErrorKind::Md5Mismatch);
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
+    rec.assert_final(
+        Direction::Download,
+        "fw.bin",
+        fail_report(-4, "md5sum not matched"),
+    );
     assert!(
         listing(dir.path()).is_empty(),
         "the partial file and state are deleted and nothing is put in place: {:?}",
         listing(dir.path())
-    );
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        fail_report(-4, "md5sum not matched")
     );
 }
 
@@ -364,24 +300,10 @@ fn upload_sends_exact_length_base64_md5_and_exactly_the_files_bytes() {
     let content = data(200 * 1024 + 5, 21);
     std::fs::write(&path, &content).unwrap();
     let (client, rec) = client();
-    let (name, size, md5) =
-        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
-    give_upload_url(
-        &client,
-        &name,
-        size,
-        md5,
-        &server.url("/bucket/log.bin?X-Sig=abc&x=1"),
-    );
+    let url = server.url("/bucket/log.bin?X-Sig=abc&x=1");
+    let (name, size, md5) = upload_task_from_file(&client, &path, &url);
 
-    upload(
-        &client,
-        &name,
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap();
+    upload_file(&client, &name, &path, &config()).unwrap();
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
@@ -425,26 +347,11 @@ fn an_upload_answered_503_is_retried_and_then_succeeds() {
         _ => Reply::ok(""),
     });
     let dir = tempdir();
-    let path = dir.path().join("log.bin");
     let content = data(100 * 1024, 22);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    upload_task(
-        &client,
-        "log.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &server.url("/b/log.bin"),
-    );
+    let url = server.url("/b/log.bin");
+    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &content, &url);
 
-    upload(
-        &client,
-        "log.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap();
+    upload_file(&client, "log.bin", &path, &config()).unwrap();
 
     let requests = server.requests();
     assert_eq!(requests.len(), 2);
@@ -465,30 +372,14 @@ fn an_upload_answered_500_every_time_fails_after_its_retries() {
     let server =
         FaultServer::start(|_, _| Reply::status(500, "<Error><Code>InternalError</Code></Error>"));
     let dir = tempdir();
-    let path = dir.path().join("log.bin");
-    let content = data(1000, 23);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    upload_task(
-        &client,
-        "log.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &server.url("/b/log.bin"),
-    );
+    let url = server.url("/b/log.bin");
+    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &data(1000, 23), &url);
     let config = TransferConfig {
         max_retries: 2,
         ..config()
     };
 
-    let err = upload(
-        &client,
-        "log.bin",
-        &mut File::open(&path).unwrap(),
-        &config,
-        None,
-    )
-    .unwrap_err();
+    let err = upload_file(&client, "log.bin", &path, &config).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Http, "{err}");
     assert_eq!(
@@ -506,24 +397,15 @@ fn changed_after_hashing(change: fn(&Path)) {
     let path = dir.path().join("data.bin");
     std::fs::write(&path, data(300 * 1024, 24)).unwrap();
     let (client, rec) = client();
-    let (name, size, md5) =
-        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
-    give_upload_url(&client, &name, size, md5, &server.url("/b/data.bin"));
+    let (name, size, _) = upload_task_from_file(&client, &path, &server.url("/b/data.bin"));
     change(&path);
 
-    let err = upload(
-        &client,
-        &name,
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
-
+    let err = upload_file(&client, &name, &path, &config()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, &name),
-        fail_report(-4, "md5sum not matched")
+    rec.assert_final(
+        Direction::Upload,
+        &name,
+        fail_report(-4, "md5sum not matched"),
     );
     let requests = server.requests();
     assert!(requests.len() <= 1, "not retried: {requests:#?}");
@@ -574,18 +456,11 @@ fn an_upload_whose_file_shrank_after_hashing_fails_md5_without_sending_it_whole(
 fn hostile_download_names_are_refused_before_any_request() {
     let object = data(100, 25);
     let server = FaultServer::serving(object.clone());
-    let base = tempdir();
-    let dir = base.path().join("downloads");
-    std::fs::create_dir(&dir).unwrap();
+    let (base, dir) = downloads_dir();
     let (client, _rec) = client();
+    let (size, md5, url) = (object.len() as u64, md5_of(&object), server.url("/b/x"));
     for name in ["../x", "/etc/x", "a/b", ".hidden", "..", "."] {
-        push_download(
-            &client,
-            name,
-            object.len() as u64,
-            md5_of(&object),
-            &server.url("/b/x"),
-        );
+        push_download(&client, name, size, md5, &url);
         let err = DirSink::new(&dir, name)
             .err()
             .unwrap_or_else(|| panic!("{name:?} was accepted"));
@@ -604,16 +479,13 @@ fn hostile_download_names_are_refused_before_any_request() {
 fn a_symlink_at_the_final_path_is_replaced_and_its_target_untouched() {
     let object = data(100 * 1024, 26);
     let server = FaultServer::serving(object.clone());
-    let base = tempdir();
-    let dir = base.path().join("downloads");
-    std::fs::create_dir(&dir).unwrap();
+    let (base, dir) = downloads_dir();
     let precious = base.path().join("precious.txt");
     std::fs::write(&precious, b"precious").unwrap();
     std::os::unix::fs::symlink(&precious, dir.join("fw.bin")).unwrap();
 
-    let (result, rec, _) = run_download(&server, &dir, "fw.bin", &object, &config());
+    download_completes(&server, &dir, "fw.bin", &object);
 
-    result.unwrap();
     assert!(
         std::fs::symlink_metadata(dir.join("fw.bin"))
             .unwrap()
@@ -621,15 +493,10 @@ fn a_symlink_at_the_final_path_is_replaced_and_its_target_untouched() {
             .is_file(),
         "the symlink is replaced"
     );
-    assert_only_file(&dir, "fw.bin", &object);
     assert_eq!(
         std::fs::read(&precious).unwrap(),
         b"precious",
         "the symlink's target is untouched"
-    );
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
     );
 }
 
@@ -637,9 +504,7 @@ fn a_symlink_at_the_final_path_is_replaced_and_its_target_untouched() {
 fn a_symlink_at_the_partial_path_is_not_followed_even_with_a_matching_state() {
     let object = data(100 * 1024, 27);
     let server = FaultServer::serving(object.clone());
-    let base = tempdir();
-    let dir = base.path().join("downloads");
-    std::fs::create_dir(&dir).unwrap();
+    let (base, dir) = downloads_dir();
     // The link's target holds what the state claims is the partial data.
     let precious = base.path().join("precious.bin");
     std::fs::write(&precious, &object[..8192]).unwrap();
@@ -654,24 +519,18 @@ fn a_symlink_at_the_partial_path_is_not_followed_even_with_a_matching_state() {
     .save(&state_path(&dir, "fw.bin"))
     .unwrap();
 
-    let (result, rec, seen) = run_download(&server, &dir, "fw.bin", &object, &config());
+    let (requests, seen) = download_completes(&server, &dir, "fw.bin", &object);
 
-    result.unwrap();
     assert_eq!(
         seen.first(),
         Some(&0),
         "a symlinked partial file is not resumed"
     );
-    assert_eq!(ranges(&server.requests()), [None]);
-    assert_only_file(&dir, "fw.bin", &object);
+    assert_eq!(ranges(&requests), [None]);
     assert_eq!(
         std::fs::read(&precious).unwrap(),
         original,
         "the symlink's target is untouched"
-    );
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
     );
 }
 
@@ -683,9 +542,7 @@ fn a_symlink_at_the_state_path_is_not_followed() {
         0 => Response::new(200, obj.clone()).cut_after(30_000).into(),
         _ => serve(&obj, r).into(),
     });
-    let base = tempdir();
-    let dir = base.path().join("downloads");
-    std::fs::create_dir(&dir).unwrap();
+    let (base, dir) = downloads_dir();
     let precious = base.path().join("precious.json");
     std::fs::write(&precious, b"{}").unwrap();
     std::os::unix::fs::symlink(&precious, state_path(&dir, "fw.bin")).unwrap();
@@ -716,6 +573,21 @@ fn a_partial_response_helper_matches_what_the_engine_accepts() {
     assert_only_file(dir.path(), "f", &object);
 }
 
+/// An upload source serving `content` at most `chunk` bytes a read, each
+/// read taking 100 ms.
+fn slow_source(
+    content: Vec<u8>,
+    chunk: usize,
+) -> FnSource<impl FnMut(u64, &mut [u8]) -> std::io::Result<usize>> {
+    FnSource(move |offset: u64, buf: &mut [u8]| {
+        std::thread::sleep(Duration::from_millis(100));
+        let start = (offset as usize).min(content.len());
+        let n = buf.len().min(content.len() - start).min(chunk);
+        buf[..n].copy_from_slice(&content[start..start + n]);
+        Ok(n)
+    })
+}
+
 #[test]
 fn a_slow_upload_is_cancelled_from_another_thread() {
     let server = FaultServer::start(|_, _| Reply::ok(""));
@@ -726,40 +598,13 @@ fn a_slow_upload_is_cancelled_from_another_thread() {
     let (client, rec) = client();
     upload_task(&client, "big.bin", size, md5, &server.url("/b/big.bin"));
 
-    let (started_tx, started_rx) = mpsc::channel();
-    let (done_tx, done_rx) = mpsc::channel();
     let c = client.clone();
-    let worker = std::thread::spawn(move || {
-        let mut source = FnSource(move |offset: u64, buf: &mut [u8]| {
-            std::thread::sleep(Duration::from_millis(100));
-            let start = (offset as usize).min(content.len());
-            let n = buf.len().min(content.len() - start);
-            buf[..n].copy_from_slice(&content[start..start + n]);
-            Ok(n)
-        });
-        let mut told = false;
-        let mut progress = |done: u64, _: u64| {
-            if done > 0 && !told {
-                told = true;
-                let _ = started_tx.send(());
-            }
-        };
-        let result = upload(&c, "big.bin", &mut source, &config(), Some(&mut progress));
-        let _ = done_tx.send(result);
+    let result = cancel_once_started(&client, Direction::Upload, "big.bin", move |progress| {
+        let mut source = slow_source(content, usize::MAX);
+        upload(&c, "big.bin", &mut source, &config(), Some(progress))
     });
-    started_rx
-        .recv_timeout(LIMIT)
-        .expect("the upload sends bytes");
-    client.cancel(Direction::Upload, "big.bin").unwrap();
-    let result = done_rx
-        .recv_timeout(LIMIT)
-        .expect("a cancelled upload returns instead of sending the whole file");
-    worker.join().unwrap();
 
-    let err = result.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
-    let report = rec.only_final_report(Direction::Upload, "big.bin");
-    assert_fail_with_text(&report, -1, "cancel");
+    assert_cancelled(result, &rec, Direction::Upload, "big.bin");
     for r in server.requests() {
         assert!(
             !r.body_complete,
@@ -787,13 +632,9 @@ fn the_overall_time_limit_ends_a_slow_download_with_time_out() {
         let (result, rec, _) = run_download(&server, &path, "fw.bin", &object, &config);
         (result, rec)
     });
-
     let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        fail_report(-1, "time_out")
-    );
+    rec.assert_final(Direction::Download, "fw.bin", fail_report(-1, "time_out"));
     assert!(!dir.path().join("fw.bin").exists());
 }
 
@@ -802,14 +643,7 @@ fn a_zero_byte_resource_downloads_to_an_empty_file() {
     let server = FaultServer::serving(Vec::new());
     let dir = tempdir();
 
-    let (result, rec, _) = run_download(&server, dir.path(), "empty.txt", b"", &config());
-
-    result.unwrap();
-    assert_only_file(dir.path(), "empty.txt", b"");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "empty.txt"),
-        done_report()
-    );
+    download_completes(&server, dir.path(), "empty.txt", b"");
 }
 
 #[test]
@@ -819,19 +653,10 @@ fn a_zero_byte_file_uploads_with_content_length_0() {
     let path = dir.path().join("empty.txt");
     std::fs::write(&path, b"").unwrap();
     let (client, rec) = client();
-    let (name, size, md5) =
-        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
+    let (name, _, md5) = upload_task_from_file(&client, &path, &server.url("/b/empty.txt"));
     assert_eq!(md5.to_hex(), "d41d8cd98f00b204e9800998ecf8427e");
-    give_upload_url(&client, &name, size, md5, &server.url("/b/empty.txt"));
 
-    upload(
-        &client,
-        &name,
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap();
+    upload_file(&client, &name, &path, &config()).unwrap();
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
@@ -863,15 +688,9 @@ fn a_partial_file_holding_every_byte_is_verified_without_a_request() {
     .save(&state_path(dir.path(), "fw.bin"))
     .unwrap();
 
-    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+    let (requests, _) = download_completes(&server, dir.path(), "fw.bin", &object);
 
-    result.unwrap();
-    assert!(server.requests().is_empty(), "{:#?}", server.requests());
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    assert!(requests.is_empty(), "{requests:#?}");
 }
 
 #[test]
@@ -890,12 +709,10 @@ fn a_partial_file_of_another_resource_is_not_resumed() {
     .save(&state_path(dir.path(), "fw.bin"))
     .unwrap();
 
-    let (result, _rec, seen) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+    let (requests, seen) = download_completes(&server, dir.path(), "fw.bin", &object);
 
-    result.unwrap();
     assert_eq!(seen.first(), Some(&0));
-    assert_eq!(ranges(&server.requests()), [None]);
-    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(ranges(&requests), [None]);
 }
 
 #[test]
@@ -927,9 +744,9 @@ fn a_redirect_is_not_followed() {
     );
 }
 
-/// Writes `len` bytes to a file named `name` in `dir` and creates its
-/// upload task with `url`.
-fn upload_fixture(
+/// A file of `len` bytes named `name` in `dir`, with its upload task
+/// (see [`upload_fixture`]).
+fn upload_of(
     dir: &Path,
     name: &str,
     len: usize,
@@ -937,14 +754,9 @@ fn upload_fixture(
 ) -> (
     std::sync::Arc<TestClient>,
     std::sync::Arc<Recorder>,
-    std::path::PathBuf,
+    PathBuf,
 ) {
-    let path = dir.join(name);
-    let content = data(len, 36);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    upload_task(&client, name, content.len() as u64, md5_of(&content), url);
-    (client, rec, path)
+    upload_fixture(dir, name, &data(len, 36), url)
 }
 
 /// Stores refuse an expired or forged URL as soon as they have the head,
@@ -961,26 +773,15 @@ fn an_upload_refused_before_its_body_is_read_reports_the_stores_403() {
         .into()
     });
     let dir = tempdir();
-    let (client, rec, path) = upload_fixture(
-        dir.path(),
-        "big.bin",
-        16 * 1024 * 1024,
-        &server.url("/b/big.bin"),
-    );
+    let url = server.url("/b/big.bin");
+    let (client, rec, path) = upload_of(dir.path(), "big.bin", 16 * 1024 * 1024, &url);
 
-    let err = upload(
-        &client,
-        "big.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
-
+    let err = upload_file(&client, "big.bin", &path, &config()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::SignInvalid, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "big.bin"),
-        fail_report(-3, "sign invalid")
+    rec.assert_final(
+        Direction::Upload,
+        "big.bin",
+        fail_report(-3, "sign invalid"),
     );
     assert_eq!(server.requests().len(), 1, "a 403 is not retried");
 }
@@ -989,40 +790,22 @@ fn an_upload_refused_before_its_body_is_read_reports_the_stores_403() {
 fn an_upload_the_server_stops_reading_times_out() {
     let server = FaultServer::start_early(|_, _| Reply::StallBeforeResponse);
     let dir = tempdir();
-    let (client, rec, path) = upload_fixture(
-        dir.path(),
-        "big.bin",
-        32 * 1024 * 1024,
-        &server.url("/b/big.bin"),
-    );
+    let url = server.url("/b/big.bin");
+    let (client, rec, path) = upload_of(dir.path(), "big.bin", 32 * 1024 * 1024, &url);
     let config = TransferConfig {
         idle_timeout: Duration::from_millis(300),
         max_retries: 0,
         ..config()
     };
 
-    let (err, rec) = bounded(
-        "an upload to a server that stopped reading",
-        LIMIT,
-        move || {
-            let err = upload(
-                &client,
-                "big.bin",
-                &mut File::open(&path).unwrap(),
-                &config,
-                None,
-            )
-            .unwrap_err();
-            drop(server);
-            (err, rec)
-        },
-    );
-
+    let what = "an upload to a server that stopped reading";
+    let (err, rec) = bounded(what, LIMIT, move || {
+        let err = upload_file(&client, "big.bin", &path, &config).unwrap_err();
+        drop(server);
+        (err, rec)
+    });
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "big.bin"),
-        fail_report(-1, "time_out")
-    );
+    rec.assert_final(Direction::Upload, "big.bin", fail_report(-1, "time_out"));
 }
 
 #[test]
@@ -1033,21 +816,10 @@ fn an_upload_to_a_closed_port_fails_after_its_retries() {
         .unwrap()
         .port();
     let dir = tempdir();
-    let (client, rec, path) = upload_fixture(
-        dir.path(),
-        "f.bin",
-        1000,
-        &format!("http://127.0.0.1:{port}/b/f.bin"),
-    );
+    let url = format!("http://127.0.0.1:{port}/b/f.bin");
+    let (client, rec, path) = upload_of(dir.path(), "f.bin", 1000, &url);
 
-    let err = upload(
-        &client,
-        "f.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
+    let err = upload_file(&client, "f.bin", &path, &config()).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Network, "{err}");
     let report = rec.only_final_report(Direction::Upload, "f.bin");
@@ -1073,27 +845,17 @@ fn a_url_refreshed_during_a_download_is_used_by_its_next_attempt() {
             Response::new(200, object.clone()).cut_after(60_000).into()
         })
     };
-    push_download(
-        &client,
-        "fw.bin",
-        size,
-        md5,
-        &stale.url("/bucket/fw.bin?sig=stale"),
-    );
+    let stale_url = stale.url("/bucket/fw.bin?sig=stale");
+    push_download(&client, "fw.bin", size, md5, &stale_url);
     let dir = tempdir();
 
-    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
-    download(&client, "fw.bin", &mut sink, &config(), None).unwrap();
+    download_into(&client, "fw.bin", dir.path(), &config()).unwrap();
 
     assert_eq!(stale.requests().len(), 1);
     let requests = fresh.requests();
     assert_eq!(ranges(&requests), [Some("bytes=60000-".to_owned())]);
     assert_eq!(requests[0].target, "/bucket/fw.bin?sig=fresh");
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    assert_downloaded(dir.path(), "fw.bin", &object, &rec);
 }
 
 /// Issue 10, defect 3: a store that answers `2xx` before it has the whole
@@ -1107,21 +869,14 @@ fn an_early_2xx(after: u64, linger: bool) {
     });
     let dir = tempdir();
     let size = 2 * 1024 * 1024;
-    let (client, rec, path) =
-        upload_fixture(dir.path(), "big.bin", size, &server.url("/b/big.bin"));
+    let (client, rec, path) = upload_of(dir.path(), "big.bin", size, &server.url("/b/big.bin"));
     let config = TransferConfig {
         max_retries: 1,
         ..config()
     };
 
-    let err = upload(
-        &client,
-        "big.bin",
-        &mut File::open(&path).unwrap(),
-        &config,
-        None,
-    )
-    .expect_err("an answer before the whole body arrived is not done");
+    let err = upload_file(&client, "big.bin", &path, &config)
+        .expect_err("an answer before the whole body arrived is not done");
 
     let requests = server.requests();
     assert!(
@@ -1238,11 +993,7 @@ fn a_download_below_the_minimum_speed_is_ended_and_its_retry_resumes() {
         .expect("the retry resumes with a Range");
     assert!(held > 0 && held < 1024, "{held} bytes came slowly");
     assert_eq!(requests.len(), 2);
-    assert_only_file(dir.path(), "fw.bin", &data(100 * 1024, 41));
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    assert_downloaded(dir.path(), "fw.bin", &data(100 * 1024, 41), &rec);
 }
 
 /// A slow but steady transfer is not the minimum speed's business: here
@@ -1268,11 +1019,7 @@ fn a_slow_but_steady_download_is_not_ended_by_the_minimum_speed() {
 
     result.unwrap();
     assert_eq!(server.requests().len(), 1);
-    assert_only_file(dir.path(), "fw.bin", &object);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    assert_downloaded(dir.path(), "fw.bin", &object, &rec);
 }
 
 #[test]
@@ -1280,13 +1027,8 @@ fn an_upload_below_the_minimum_speed_is_ended() {
     let server = FaultServer::start(|_, _| Reply::ok(""));
     let content = data(256 * 1024, 43);
     let (client, rec) = client();
-    upload_task(
-        &client,
-        "slow.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &server.url("/b/slow.bin"),
-    );
+    let (size, md5) = (content.len() as u64, md5_of(&content));
+    upload_task(&client, "slow.bin", size, md5, &server.url("/b/slow.bin"));
     let config = TransferConfig {
         min_speed: min_speed(1024, Duration::from_secs(1)),
         max_retries: 0,
@@ -1294,25 +1036,15 @@ fn an_upload_below_the_minimum_speed_is_ended() {
     };
     let (err, rec) = bounded("a slow upload", LIMIT, move || {
         // 64 bytes per 100 ms: 640 bytes/s.
-        let mut source = FnSource(move |offset: u64, buf: &mut [u8]| {
-            std::thread::sleep(Duration::from_millis(100));
-            let start = (offset as usize).min(content.len());
-            let n = buf.len().min(content.len() - start).min(64);
-            buf[..n].copy_from_slice(&content[start..start + n]);
-            Ok(n)
-        });
+        let mut source = slow_source(content, 64);
         let err = upload(&client, "slow.bin", &mut source, &config, None).unwrap_err();
         (err, rec)
     });
-
     assert_eq!(err.kind(), ErrorKind::Timeout, "{err}");
+    rec.assert_final(Direction::Upload, "slow.bin", fail_report(-1, "time_out"));
     assert!(
         err.message().contains("slower than the minimum speed"),
         "{err}"
-    );
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "slow.bin"),
-        fail_report(-1, "time_out")
     );
     for r in server.requests() {
         assert!(!r.body_complete);
@@ -1326,8 +1058,7 @@ fn an_upload_below_the_minimum_speed_is_ended() {
 fn an_upload_the_store_never_answers_ends_one_window_after_its_body() {
     let server = FaultServer::start(|_, _| Reply::StallBeforeResponse);
     let dir = tempdir();
-    let (client, rec, path) =
-        upload_fixture(dir.path(), "f.bin", 100 * 1024, &server.url("/b/f.bin"));
+    let (client, rec, path) = upload_of(dir.path(), "f.bin", 100 * 1024, &server.url("/b/f.bin"));
     let config = TransferConfig {
         idle_timeout: Duration::from_secs(600),
         min_speed: min_speed(1024, Duration::from_secs(3)),

@@ -9,12 +9,12 @@ use std::fs::File;
 use std::time::{Duration, SystemTime};
 
 use resmgr::protocol::Direction;
-use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::upload::upload;
 use resmgr::ErrorKind;
 use support::fault::{FaultServer, Response};
 use support::s3::S3Fs;
+use support::transfer::*;
 use support::*;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -39,18 +39,11 @@ fn upload_stores_exactly_the_file_and_reports_uploading_then_done() {
     let content = data(300 * 1024 + 123, 1);
     std::fs::write(&path, &content).unwrap();
     let (client, rec) = client();
-    let (name, size, md5) =
-        resmgr::device::create_upload_task_from_file(&client, &path, None).unwrap();
+    let url = store.presign("PUT", "uploads", "log.bin", HOUR);
+    let (name, size, md5) = upload_task_from_file(&client, &path, &url);
     assert_eq!(
         (name.as_str(), size, md5),
         ("log.bin", content.len() as u64, md5_of(&content))
-    );
-    give_upload_url(
-        &client,
-        &name,
-        size,
-        md5,
-        &store.presign("PUT", "uploads", "log.bin", HOUR),
     );
 
     let mut seen = Vec::new();
@@ -75,10 +68,7 @@ fn upload_stores_exactly_the_file_and_reports_uploading_then_done() {
         "progress ends at the full size"
     );
     rec.assert_in_progress_reports(Direction::Upload, &name);
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, &name),
-        done_report()
-    );
+    rec.assert_final(Direction::Upload, &name, done_report());
     assert!(
         client.task(Direction::Upload, &name).is_none(),
         "the done report ends the task"
@@ -97,28 +87,14 @@ fn upload_of_data_other_than_announced_fails_locally_and_the_store_holds_nothing
     std::fs::write(&path, &actual).unwrap();
     let (client, rec) = client();
     let url = store.presign("PUT", "uploads", "other.bin", HOUR);
-    upload_task(
-        &client,
-        "other.bin",
-        announced.len() as u64,
-        md5_of(&announced),
-        &url,
-    );
+    let (size, md5) = (announced.len() as u64, md5_of(&announced));
+    upload_task(&client, "other.bin", size, md5, &url);
 
-    let err = upload(
-        &client,
-        "other.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
+    let err = upload_file(&client, "other.bin", &path, &config()).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "other.bin"),
-        fail_report(-4, "md5sum not matched")
-    );
+    let mismatch = fail_report(-4, "md5sum not matched");
+    rec.assert_final(Direction::Upload, "other.bin", mismatch);
     assert!(
         store.object("uploads", "other.bin").is_none(),
         "the store must hold no object"
@@ -175,32 +151,15 @@ fn the_stores_own_bad_digest_answer_fails_the_upload_with_md5_mismatch() {
             .into()
     });
     let dir = tempdir();
-    let path = dir.path().join("report.bin");
     let content = data(70_000, 3);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    upload_task(
-        &client,
-        "report.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &server.url("/b/report.bin"),
-    );
+    let url = server.url("/b/report.bin");
+    let (client, rec, path) = upload_fixture(dir.path(), "report.bin", &content, &url);
 
-    let err = upload(
-        &client,
-        "report.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
+    let err = upload_file(&client, "report.bin", &path, &config()).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "report.bin"),
-        fail_report(-4, "md5sum not matched")
-    );
+    let mismatch = fail_report(-4, "md5sum not matched");
+    rec.assert_final(Direction::Upload, "report.bin", mismatch);
     let requests = server.requests();
     assert_eq!(
         requests.len(),
@@ -211,39 +170,25 @@ fn the_stores_own_bad_digest_answer_fails_the_upload_with_md5_mismatch() {
     assert_eq!(requests[0].body_md5, md5_of(&content));
 }
 
-#[test]
-fn upload_to_an_expired_url_fails_with_sign_invalid() {
+/// Uploads `content` as `name` to an expired URL of the store: the store
+/// holds nothing and the task fails with `sign invalid`.
+fn upload_to_an_expired_url(name: &str, content: &[u8]) {
     let store = S3Fs::start();
     store.bucket("uploads");
     let dir = tempdir();
-    let path = dir.path().join("late.bin");
-    let content = data(10_000, 4);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    let url = expired(&store, "PUT", "uploads", "late.bin");
-    upload_task(
-        &client,
-        "late.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &url,
-    );
+    let url = expired(&store, "PUT", "uploads", name);
+    let (client, rec, path) = upload_fixture(dir.path(), name, content, &url);
 
-    let err = upload(
-        &client,
-        "late.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
+    let err = upload_file(&client, name, &path, &config()).unwrap_err();
 
+    assert!(store.object("uploads", name).is_none());
     assert_eq!(err.kind(), ErrorKind::SignInvalid, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "late.bin"),
-        fail_report(-3, "sign invalid")
-    );
-    assert!(store.object("uploads", "late.bin").is_none());
+    rec.assert_final(Direction::Upload, name, fail_report(-3, "sign invalid"));
+}
+
+#[test]
+fn upload_to_an_expired_url_fails_with_sign_invalid() {
+    upload_to_an_expired_url("late.bin", &data(10_000, 4));
 }
 
 /// A real store refuses an expired URL as soon as it has the request
@@ -252,37 +197,7 @@ fn upload_to_an_expired_url_fails_with_sign_invalid() {
 /// fail; the store's answer is still 403 and must be reported as such.
 #[test]
 fn upload_of_a_large_file_to_an_expired_url_fails_with_sign_invalid() {
-    let store = S3Fs::start();
-    store.bucket("uploads");
-    let dir = tempdir();
-    let path = dir.path().join("big-late.bin");
-    let content = data(16 * 1024 * 1024, 8);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    let url = expired(&store, "PUT", "uploads", "big-late.bin");
-    upload_task(
-        &client,
-        "big-late.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &url,
-    );
-
-    let err = upload(
-        &client,
-        "big-late.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
-
-    assert!(store.object("uploads", "big-late.bin").is_none());
-    assert_eq!(err.kind(), ErrorKind::SignInvalid, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "big-late.bin"),
-        fail_report(-3, "sign invalid")
-    );
+    upload_to_an_expired_url("big-late.bin", &data(16 * 1024 * 1024, 8));
 }
 
 #[test]
@@ -291,30 +206,14 @@ fn download_puts_the_verified_object_in_place_and_leaves_no_partial_or_state() {
     let object = data(1024 * 1024 + 7, 5);
     store.seed("firmware", "fw.bin", &object);
     let dir = tempdir();
-    let (client, rec) = client();
     let url = store.presign("GET", "firmware", "fw.bin", HOUR);
-    push_download(
-        &client,
-        "fw.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &url,
-    );
+    let (client, rec) = client_with_download("fw.bin", &object, &url);
 
-    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
-    download(&client, "fw.bin", &mut sink, &config(), None).unwrap();
+    download_into(&client, "fw.bin", dir.path(), &config()).unwrap();
 
-    assert_eq!(std::fs::read(dir.path().join("fw.bin")).unwrap(), object);
-    assert_eq!(
-        listing(dir.path()),
-        ["fw.bin"],
-        "no partial or state file may be left"
-    );
+    // Only the final file: no partial or state file is left.
+    assert_downloaded(dir.path(), "fw.bin", &object, &rec);
     rec.assert_in_progress_reports(Direction::Download, "fw.bin");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
     assert!(client.task(Direction::Download, "fw.bin").is_none());
 }
 
@@ -340,27 +239,11 @@ fn download_resumes_a_saved_partial_with_a_range_request_to_the_store() {
     store.seed("firmware", "big.bin", &object);
     let dir = tempdir();
     seed_partial(dir.path(), "big.bin", &object, half);
-    let (client, rec) = client();
     let url = store.presign("GET", "firmware", "big.bin", HOUR);
-    push_download(
-        &client,
-        "big.bin",
-        object.len() as u64,
-        md5_of(&object),
-        &url,
-    );
+    let (client, rec) = client_with_download("big.bin", &object, &url);
 
-    let mut seen = Vec::new();
-    let mut progress = |done: u64, _: u64| seen.push(done);
-    let mut sink = DirSink::new(dir.path(), "big.bin").unwrap();
-    download(
-        &client,
-        "big.bin",
-        &mut sink,
-        &config(),
-        Some(&mut progress),
-    )
-    .unwrap();
+    let (result, seen) = download_seen(&client, "big.bin", dir.path(), &config());
+    result.unwrap();
 
     assert_eq!(
         seen.first(),
@@ -372,12 +255,7 @@ fn download_resumes_a_saved_partial_with_a_range_request_to_the_store() {
         "never restarted from 0: {seen:?}"
     );
     assert_eq!(seen.last(), Some(&(object.len() as u64)));
-    assert_eq!(std::fs::read(dir.path().join("big.bin")).unwrap(), object);
-    assert_eq!(listing(dir.path()), ["big.bin"]);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "big.bin"),
-        done_report()
-    );
+    assert_downloaded(dir.path(), "big.bin", &object, &rec);
 }
 
 #[test]
@@ -398,8 +276,7 @@ fn expired_download_url_keeps_the_task_open_and_a_fresh_url_resumes_it() {
         &expired(&store, "GET", "firmware", "app.bin"),
     );
 
-    let mut sink = DirSink::new(dir.path(), "app.bin").unwrap();
-    let err = download(&client, "app.bin", &mut sink, &config(), None).unwrap_err();
+    let err = download_into(&client, "app.bin", dir.path(), &config()).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::UrlExpired, "{err}");
     assert!(
@@ -425,25 +302,11 @@ fn expired_download_url_keeps_the_task_open_and_a_fresh_url_resumes_it() {
         fresh.clone()
     )));
 
-    let mut seen = Vec::new();
-    let mut progress = |done: u64, _: u64| seen.push(done);
-    let mut sink = DirSink::new(dir.path(), "app.bin").unwrap();
-    download(
-        &client,
-        "app.bin",
-        &mut sink,
-        &config(),
-        Some(&mut progress),
-    )
-    .unwrap();
+    let (result, seen) = download_seen(&client, "app.bin", dir.path(), &config());
+    result.unwrap();
 
     assert_eq!(seen.first(), Some(&(half as u64)), "the second run resumes");
-    assert_eq!(std::fs::read(dir.path().join("app.bin")).unwrap(), object);
-    assert_eq!(listing(dir.path()), ["app.bin"]);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "app.bin"),
-        done_report()
-    );
+    assert_downloaded(dir.path(), "app.bin", &object, &rec);
 }
 
 #[test]
@@ -455,13 +318,10 @@ fn a_missing_object_in_the_store_fails_the_download_with_file_not_exist() {
     let url = store.presign("GET", "firmware", "gone.bin", HOUR);
     push_download(&client, "gone.bin", 10, md5_of(b"0123456789"), &url);
 
-    let mut sink = DirSink::new(dir.path(), "gone.bin").unwrap();
-    let err = download(&client, "gone.bin", &mut sink, &config(), None).unwrap_err();
+    let err = download_into(&client, "gone.bin", dir.path(), &config()).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "gone.bin"),
-        fail_report(-2, "file_not_exist")
-    );
+    let not_found = fail_report(-2, "file_not_exist");
+    rec.assert_final(Direction::Download, "gone.bin", not_found);
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }

@@ -11,6 +11,7 @@ pub mod fault;
 pub mod s3;
 pub mod sigv4;
 pub mod tls;
+pub mod transfer;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -120,6 +121,12 @@ impl Recorder {
         );
         assert_eq!(qos, Qos::AtLeastOnce, "a final report goes out with QoS 1");
         last
+    }
+
+    /// Asserts that task `name` ended with exactly one final report, and
+    /// that it is `expected` (see [`Recorder::only_final_report`]).
+    pub fn assert_final(&self, direction: Direction, name: &str, expected: Value) {
+        assert_eq!(self.only_final_report(direction, name), expected);
     }
 
     /// Asserts that the in-progress reports of a task all carry `active`
@@ -269,6 +276,15 @@ pub fn tempdir() -> tempfile::TempDir {
         .prefix("resmgr-test-")
         .tempdir()
         .expect("tempdir")
+}
+
+/// A temporary directory holding an empty directory `downloads`, for a
+/// test that must see what a download does beside its own directory.
+pub fn downloads_dir() -> (tempfile::TempDir, PathBuf) {
+    let base = tempdir();
+    let dir = base.path().join("downloads");
+    std::fs::create_dir(&dir).unwrap();
+    (base, dir)
 }
 
 /// The names in `dir`, sorted.
