@@ -6,25 +6,24 @@
 //! output.
 #![cfg(all(feature = "http", feature = "mqtt"))]
 
-#[path = "support/hostile_tls.rs"]
-mod hostile_tls;
 mod support;
 
 use std::path::Path;
-use std::sync::mpsc::{channel, Receiver, Sender};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::Receiver;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hostile_tls::{Bad, HostileCa};
 use resmgr::mqtt::auth::{key_credentials, KeyAuth, SignMethod};
-use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection, MqttPublisher};
-use resmgr::protocol::{Direction, Qos};
+use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection};
+use resmgr::protocol::Direction;
 use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::upload::upload;
 use resmgr::transfer::TransferConfig;
-use resmgr::{Client, ClientIo, ErrorKind, Event};
+use resmgr::{ErrorKind, Event};
 use support::broker::{free_port, Mosquitto};
 use support::fault::{serve, FaultServer, Reply, Response};
+use support::hostile_tls::{self, Bad, HostileCa};
+use support::mqtt_device::{anonymous, mqtt_config, start_device};
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -220,58 +219,28 @@ enum Conn {
     Disconnected(ErrorKind, String),
 }
 
-struct Io {
-    publisher: Arc<MqttPublisher>,
-    events: Mutex<Sender<Conn>>,
-}
-
-impl ClientIo for Io {
-    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> Result<(), String> {
-        self.publisher.publish(topic, payload, qos)
-    }
-    fn event(&self, event: &Event<'_>) {
-        let seen = match event {
-            Event::Connected => Conn::Connected,
-            Event::Disconnected { reason, kind } => Conn::Disconnected(*kind, reason.to_string()),
-            _ => return,
-        };
-        let _ = self.events.lock().unwrap().send(seen);
+fn conn(event: &Event<'_>) -> Option<Conn> {
+    match event {
+        Event::Connected => Some(Conn::Connected),
+        Event::Disconnected { reason, kind } => Some(Conn::Disconnected(*kind, reason.to_string())),
+        _ => None,
     }
 }
 
+/// A device on MQTT over TLS to 127.0.0.1:`port`, trusting `ca` (the
+/// built-in roots without one).
 fn mqtt_device(
     port: u16,
     ca: Option<&Path>,
     credentials: Credentials,
 ) -> (MqttConnection, Receiver<Conn>, MqttConfig) {
-    let (tx, rx) = channel();
-    let publisher = Arc::new(MqttPublisher::default());
-    let io = Io {
-        publisher: publisher.clone(),
-        events: Mutex::new(tx),
-    };
-    let client = Arc::new(Client::new("PROD1", "dev1", io).unwrap());
     let config = MqttConfig {
-        host: "127.0.0.1".into(),
-        port,
         tls: true,
         ca_file: ca.map(Path::to_owned),
-        credentials,
-        keep_alive: Duration::from_secs(30),
-        connect_timeout: Duration::from_secs(5),
-        reconnect_min: Duration::from_millis(50),
-        reconnect_max: Duration::from_millis(300),
+        ..mqtt_config(port, credentials)
     };
-    let connection = MqttConnection::start(client, publisher, &config).unwrap();
+    let (_client, connection, rx) = start_device(&config, conn);
     (connection, rx, config)
-}
-
-fn anonymous() -> Credentials {
-    Credentials {
-        client_id: "PROD1dev1".into(),
-        username: String::new(),
-        password: String::new(),
-    }
 }
 
 /// The first connection outcome, within WAIT.

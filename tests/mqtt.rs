@@ -8,18 +8,21 @@
 use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
-use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::mpsc::{channel, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use resmgr::mqtt::auth::{key_credentials, KeyAuth, SignMethod};
-use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection, MqttPublisher};
+use resmgr::mqtt::{Credentials, MqttConfig, MqttConnection};
 use resmgr::protocol::{Direction, Qos};
-use resmgr::{Client, ClientIo, ErrorKind, Event};
+use resmgr::{Client, ErrorKind, Event};
 
 #[path = "support/broker.rs"]
 mod broker;
+#[path = "support/mqtt_device.rs"]
+mod mqtt_device;
 use broker::Mosquitto;
+use mqtt_device::{anonymous, mqtt_config, start_device, ChannelIo};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -34,41 +37,23 @@ enum Seen {
     Other(String),
 }
 
-struct Io {
-    publisher: Arc<MqttPublisher>,
-    events: Mutex<Sender<Seen>>,
+fn seen(event: &Event<'_>) -> Option<Seen> {
+    Some(match event {
+        Event::Connected => Seen::Connected,
+        Event::Disconnected {
+            kind: ErrorKind::NotAuthorized,
+            ..
+        } => Seen::Refused,
+        Event::Disconnected { .. } => Seen::Disconnected,
+        Event::DownloadTask { task, .. } => Seen::DownloadTask(task.name.to_owned()),
+        other => Seen::Other(format!("{other:?}")),
+    })
 }
 
-impl ClientIo for Io {
-    fn publish(&self, topic: &str, payload: &[u8], qos: Qos) -> Result<(), String> {
-        self.publisher.publish(topic, payload, qos)
-    }
+type Device = (Arc<Client<ChannelIo<Seen>>>, MqttConnection, Receiver<Seen>);
 
-    fn event(&self, event: &Event<'_>) {
-        let seen = match event {
-            Event::Connected => Seen::Connected,
-            Event::Disconnected {
-                kind: ErrorKind::NotAuthorized,
-                ..
-            } => Seen::Refused,
-            Event::Disconnected { .. } => Seen::Disconnected,
-            Event::DownloadTask { task, .. } => Seen::DownloadTask(task.name.to_owned()),
-            other => Seen::Other(format!("{other:?}")),
-        };
-        let _ = self.events.lock().unwrap().send(seen);
-    }
-}
-
-fn device(
-    port: u16,
-    credentials: Credentials,
-) -> (Arc<Client<Io>>, MqttConnection, Receiver<Seen>) {
-    device_with(
-        port,
-        credentials,
-        Duration::from_millis(50),
-        Duration::from_millis(300),
-    )
+fn device(port: u16, credentials: Credentials) -> Device {
+    start_device(&mqtt_config(port, credentials), seen)
 }
 
 fn device_with(
@@ -76,35 +61,13 @@ fn device_with(
     credentials: Credentials,
     reconnect_min: Duration,
     reconnect_max: Duration,
-) -> (Arc<Client<Io>>, MqttConnection, Receiver<Seen>) {
-    let (tx, rx) = channel();
-    let publisher = Arc::new(MqttPublisher::default());
-    let io = Io {
-        publisher: publisher.clone(),
-        events: Mutex::new(tx),
-    };
-    let client = Arc::new(Client::new("PROD1", "dev1", io).unwrap());
+) -> Device {
     let config = MqttConfig {
-        host: "127.0.0.1".into(),
-        port,
-        tls: false,
-        ca_file: None,
-        credentials,
-        keep_alive: Duration::from_secs(30),
-        connect_timeout: Duration::from_secs(5),
         reconnect_min,
         reconnect_max,
+        ..mqtt_config(port, credentials)
     };
-    let connection = MqttConnection::start(client.clone(), publisher, &config).unwrap();
-    (client, connection, rx)
-}
-
-fn anonymous() -> Credentials {
-    Credentials {
-        client_id: "PROD1dev1".into(),
-        username: String::new(),
-        password: String::new(),
-    }
+    start_device(&config, seen)
 }
 
 fn wait_for(rx: &Receiver<Seen>, want: &Seen) {

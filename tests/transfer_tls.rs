@@ -5,17 +5,15 @@
 
 mod support;
 
-use std::fs::File;
 use std::path::Path;
 use std::time::Duration;
 
 use resmgr::protocol::Direction;
-use resmgr::transfer::download::{download, DirSink};
-use resmgr::transfer::upload::upload;
 use resmgr::transfer::TransferConfig;
 use resmgr::{ErrorKind, Result};
 use support::fault::{serve, FaultServer, Reply};
 use support::tls::Ca;
+use support::transfer::*;
 use support::*;
 
 fn tls_server(ca: &Ca, names: &[&str], object: &[u8]) -> FaultServer {
@@ -31,10 +29,7 @@ fn run_download(
     object: &[u8],
     config: &TransferConfig,
 ) -> (Result<()>, std::sync::Arc<Recorder>) {
-    let (client, rec) = client();
-    push_download(&client, "fw.bin", object.len() as u64, md5_of(object), url);
-    let mut sink = DirSink::new(dir, "fw.bin").unwrap();
-    let result = download(&client, "fw.bin", &mut sink, config, None);
+    let (result, rec, _) = pushed_download(url, dir, "fw.bin", object, config);
     (result, rec)
 }
 
@@ -62,12 +57,7 @@ fn https_download_trusting_the_private_ca_file_succeeds() {
     result.unwrap();
     assert!(server.url("/").starts_with("https://"));
     assert_eq!(server.requests().len(), 1);
-    assert_eq!(std::fs::read(dir.path().join("fw.bin")).unwrap(), object);
-    assert_eq!(listing(dir.path()), ["fw.bin"]);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    assert_downloaded(dir.path(), "fw.bin", &object, &rec);
 }
 
 #[test]
@@ -75,35 +65,17 @@ fn https_upload_trusting_the_private_ca_file_sends_the_whole_file() {
     let ca = Ca::new();
     let server = FaultServer::start_tls(ca.server_config(&["127.0.0.1"]), |_, _| Reply::ok(""));
     let dir = tempdir();
-    let path = dir.path().join("log.bin");
     let content = data(150 * 1024 + 3, 41);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    upload_task(
-        &client,
-        "log.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &server.url("/b/log.bin"),
-    );
+    let url = server.url("/b/log.bin");
+    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &content, &url);
 
-    upload(
-        &client,
-        "log.bin",
-        &mut File::open(&path).unwrap(),
-        &with_ca(&ca.file),
-        None,
-    )
-    .unwrap();
+    upload_file(&client, "log.bin", &path, &with_ca(&ca.file)).unwrap();
 
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
     assert!(requests[0].body_complete);
     assert_eq!(requests[0].body_md5, md5_of(&content));
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "log.bin"),
-        done_report()
-    );
+    rec.assert_final(Direction::Upload, "log.bin", done_report());
 }
 
 /// Nothing at the final path, and no byte received into a partial file
@@ -133,21 +105,24 @@ fn assert_tls_failure(result: Result<()>, rec: &Recorder, server: &FaultServer, 
     assert_ne!(report["result_code"], 0, "{report}");
 }
 
-#[test]
-fn https_download_with_the_builtin_roots_rejects_a_private_ca() {
+/// Downloads from a server whose certificate for `names` a fresh private
+/// CA signed, trusting what `trust` makes of that CA, and asserts that
+/// this is a TLS failure (see [`assert_tls_failure`]).
+fn assert_refused(names: &[&str], trust: fn(&Ca) -> TransferConfig) {
     let ca = Ca::new();
     let object = data(1000, 42);
-    let server = tls_server(&ca, &["127.0.0.1", "localhost"], &object);
+    let server = tls_server(&ca, names, &object);
     let dir = tempdir();
 
-    let (result, rec) = run_download(
-        &server.url("/bucket/fw.bin"),
-        dir.path(),
-        &object,
-        &config(),
-    );
+    let url = server.url("/bucket/fw.bin");
+    let (result, rec) = run_download(&url, dir.path(), &object, &trust(&ca));
 
     assert_tls_failure(result, &rec, &server, dir.path());
+}
+
+#[test]
+fn https_download_with_the_builtin_roots_rejects_a_private_ca() {
+    assert_refused(&["127.0.0.1", "localhost"], |_| config());
 }
 
 #[test]
@@ -186,19 +161,7 @@ fn a_ca_file_that_is_not_pem_is_a_tls_error() {
 
 #[test]
 fn a_certificate_for_another_host_name_is_a_tls_error() {
-    let ca = Ca::new();
-    let object = data(1000, 44);
-    let server = tls_server(&ca, &["example.invalid"], &object);
-    let dir = tempdir();
-
-    let (result, rec) = run_download(
-        &server.url("/bucket/fw.bin"),
-        dir.path(),
-        &object,
-        &with_ca(&ca.file),
-    );
-
-    assert_tls_failure(result, &rec, &server, dir.path());
+    assert_refused(&["example.invalid"], |ca| with_ca(&ca.file));
 }
 
 #[test]
@@ -249,26 +212,10 @@ fn https_upload_with_the_builtin_roots_rejects_a_private_ca() {
     let ca = Ca::new();
     let server = FaultServer::start_tls(ca.server_config(&["127.0.0.1"]), |_, _| Reply::ok(""));
     let dir = tempdir();
-    let path = dir.path().join("log.bin");
-    let content = data(10_000, 46);
-    std::fs::write(&path, &content).unwrap();
-    let (client, rec) = client();
-    upload_task(
-        &client,
-        "log.bin",
-        content.len() as u64,
-        md5_of(&content),
-        &server.url("/b/log.bin"),
-    );
+    let url = server.url("/b/log.bin");
+    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &data(10_000, 46), &url);
 
-    let err = upload(
-        &client,
-        "log.bin",
-        &mut File::open(&path).unwrap(),
-        &config(),
-        None,
-    )
-    .unwrap_err();
+    let err = upload_file(&client, "log.bin", &path, &config()).unwrap_err();
 
     assert_eq!(err.kind(), ErrorKind::Tls, "{err}");
     assert!(

@@ -8,6 +8,9 @@
 
 pub mod broker;
 pub mod fault;
+pub mod hostile_tls;
+#[cfg(feature = "mqtt")]
+pub mod mqtt_device;
 pub mod s3;
 pub mod sigv4;
 pub mod tls;
