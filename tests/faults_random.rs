@@ -26,10 +26,11 @@ use resmgr::protocol::Direction;
 use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::upload::{upload, FnSource};
 use resmgr::transfer::TransferConfig;
-use resmgr::{ErrorKind, Md5Digest};
+use resmgr::ErrorKind;
 use serde_json::json;
 use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
 use support::s3::S3Fs;
+use support::transfer::upload_file;
 use support::*;
 
 fn trials() -> u64 {
@@ -184,15 +185,9 @@ fn upload_kill_child_uploads_slowly_until_killed() {
     let job = child_job(CHILD_ENV, CHILD_TEST);
     let path = PathBuf::from(job["file"].as_str().unwrap());
     let content = std::fs::read(&path).unwrap();
-    let md5 = Md5Digest::from_hex(job["md5"].as_str().unwrap()).unwrap();
+    let (size, url) = (content.len() as u64, job["url"].as_str().unwrap());
     let (client, _rec) = client();
-    upload_task(
-        &client,
-        "log.bin",
-        content.len() as u64,
-        md5,
-        job["url"].as_str().unwrap(),
-    );
+    upload_task(&client, "log.bin", size, job_md5(&job), url);
     let sent = AtomicUsize::new(0);
     let mut source = FnSource(|offset: u64, buf: &mut [u8]| {
         std::thread::sleep(Duration::from_millis(15));
@@ -229,15 +224,7 @@ fn an_upload_killed_with_sigkill_at_random_points_leaves_the_store_clean_and_a_r
         let job = json!({"file": path.to_str().unwrap(), "md5": md5.to_hex(), "url": url});
         let logs = tempdir();
         let log = logs.path().join("child.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = child_test(CHILD_TEST)
-            .env(CHILD_ENV, job.to_string())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("re-run the test binary as the child");
-        let mut child = KillOnDrop(child);
+        let mut child = spawn_child(CHILD_TEST, CHILD_ENV, &job, &log);
         let delay = Duration::from_millis(50 + rng.below(900));
         std::thread::sleep(delay);
         if let Some(status) = child.0.try_wait().unwrap() {
@@ -260,25 +247,16 @@ fn an_upload_killed_with_sigkill_at_random_points_leaves_the_store_clean_and_a_r
 
         // The rerun: a new process would create a new task and get a URL.
         let (client, rec) = client();
-        upload_task(
-            &client,
-            "log.bin",
-            content.len() as u64,
-            md5,
-            &store.presign("PUT", "uploads", &key, Duration::from_secs(3600)),
-        );
-        let mut file = std::fs::File::open(&path).unwrap();
-        upload(&client, "log.bin", &mut file, &config(), None)
+        let url = store.presign("PUT", "uploads", &key, Duration::from_secs(3600));
+        upload_task(&client, "log.bin", content.len() as u64, md5, &url);
+        upload_file(&client, "log.bin", &path, &config())
             .unwrap_or_else(|e| panic!("trial {trial}: rerun failed: {e}"));
         assert_eq!(
             store.object("uploads", &key).as_deref(),
             Some(&content[..]),
             "trial {trial}: the rerun's object is exact"
         );
-        assert_eq!(
-            rec.only_final_report(Direction::Upload, "log.bin"),
-            done_report()
-        );
+        rec.assert_final(Direction::Upload, "log.bin", done_report());
     }
     eprintln!("upload kill: {n} trials, store clean after every kill, every rerun exact");
 }

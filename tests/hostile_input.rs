@@ -39,103 +39,62 @@ fn task_json(name: &str, size: &str, md5: &str, url: &str) -> String {
 #[test]
 fn hostile_down_messages_are_refused_each_with_its_kind_and_change_nothing() {
     let ok_url = "http://127.0.0.1:9/obj";
-    let cases: Vec<(&str, String, ErrorKind)> = vec![
-        (
-            "empty name",
-            task_json("", "3", MD5, ok_url),
-            ErrorKind::InvalidName,
-        ),
-        (
-            "10 KB name",
-            task_json(&"n".repeat(10240), "3", MD5, ok_url),
-            ErrorKind::InvalidName,
-        ),
-        (
-            "name with NUL",
-            task_json("a\0b", "3", MD5, ok_url),
-            ErrorKind::InvalidName,
-        ),
-        (
-            "name with newline",
-            task_json("a\nb", "3", MD5, ok_url),
-            ErrorKind::InvalidName,
-        ),
-        (
-            "file:// URL",
-            task_json("x", "3", MD5, "file:///etc/passwd"),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "ftp:// URL",
-            task_json("x", "3", MD5, "ftp://127.0.0.1/x"),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "userinfo",
-            task_json("x", "3", MD5, "http://u:p@127.0.0.1/x"),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "port 0",
-            task_json("x", "3", MD5, "http://127.0.0.1:0/x"),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "port 65536",
-            task_json("x", "3", MD5, "http://127.0.0.1:65536/x"),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "IPv6 zone",
-            task_json("x", "3", MD5, "http://[fe80::1%25lo]/x"),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "4097-byte URL",
-            task_json("x", "3", MD5, &format!("http://h/{}", "a".repeat(4088))),
-            ErrorKind::InvalidUrl,
-        ),
-        (
-            "100 KB URL",
-            task_json("x", "3", MD5, &format!("http://h/{}", "a".repeat(102_400))),
-            ErrorKind::PayloadTooLarge,
-        ),
-        (
-            "size 2^64",
-            task_json("x", "18446744073709551616", MD5, ok_url),
-            ErrorKind::InvalidSize,
-        ),
-        (
-            "size -1",
-            task_json("x", "-1", MD5, ok_url),
-            ErrorKind::InvalidSize,
-        ),
-        (
-            "size 1.5",
-            task_json("x", "1.5", MD5, ok_url),
-            ErrorKind::InvalidSize,
-        ),
-        (
-            "size 1e3",
-            task_json("x", "1e3", MD5, ok_url),
-            ErrorKind::InvalidSize,
-        ),
-        (
-            "size as string",
-            task_json("x", "\"3\"", MD5, ok_url),
-            ErrorKind::InvalidSize,
-        ),
-        (
-            "md5 not hex",
-            task_json("x", "3", &"z".repeat(32), ok_url),
-            ErrorKind::InvalidMd5,
-        ),
-        (
-            "md5 31 chars",
-            task_json("x", "3", &MD5[..31], ok_url),
-            ErrorKind::InvalidMd5,
-        ),
+    // Each hostile value, put into an otherwise valid download task.
+    let long_name = "n".repeat(10240);
+    let names = [
+        ("empty name", ""),
+        ("10 KB name", long_name.as_str()),
+        ("name with NUL", "a\0b"),
+        ("name with newline", "a\nb"),
     ];
+    let url_4097 = format!("http://h/{}", "a".repeat(4088));
+    let urls = [
+        ("file:// URL", "file:///etc/passwd"),
+        ("ftp:// URL", "ftp://127.0.0.1/x"),
+        ("userinfo", "http://u:p@127.0.0.1/x"),
+        ("port 0", "http://127.0.0.1:0/x"),
+        ("port 65536", "http://127.0.0.1:65536/x"),
+        ("IPv6 zone", "http://[fe80::1%25lo]/x"),
+        ("4097-byte URL", url_4097.as_str()),
+    ];
+    let sizes = [
+        ("size 2^64", "18446744073709551616"),
+        ("size -1", "-1"),
+        ("size 1.5", "1.5"),
+        ("size 1e3", "1e3"),
+        ("size as string", "\"3\""),
+    ];
+    let not_hex = "z".repeat(32);
+    let md5s = [
+        ("md5 not hex", not_hex.as_str()),
+        ("md5 31 chars", &MD5[..31]),
+    ];
+    let mut cases: Vec<(&str, String, ErrorKind)> = Vec::new();
+    for (what, name) in names {
+        let payload = task_json(name, "3", MD5, ok_url);
+        cases.push((what, payload, ErrorKind::InvalidName));
+    }
+    for (what, url) in urls {
+        cases.push((what, task_json("x", "3", MD5, url), ErrorKind::InvalidUrl));
+    }
+    let url_100k = format!("http://h/{}", "a".repeat(102_400));
+    let payload = task_json("x", "3", MD5, &url_100k);
+    cases.push(("100 KB URL", payload, ErrorKind::PayloadTooLarge));
+    for (what, size) in sizes {
+        cases.push((
+            what,
+            task_json("x", size, MD5, ok_url),
+            ErrorKind::InvalidSize,
+        ));
+    }
+    for (what, md5) in md5s {
+        cases.push((
+            what,
+            task_json("x", "3", md5, ok_url),
+            ErrorKind::InvalidMd5,
+        ));
+    }
+    assert_eq!(cases.len(), 19, "every hostile value is tried");
     for (what, payload, kind) in cases {
         let (client, rec) = client();
         let err = client
@@ -195,14 +154,7 @@ fn a_name_within_the_name_limit_downloads_or_is_refused_up_front() {
         let server = FaultServer::serving(object.clone());
         let dir = tempdir();
         let name = "n".repeat(len);
-        let (client, rec) = client();
-        push_download(
-            &client,
-            &name,
-            object.len() as u64,
-            md5_of(&object),
-            &server.url("/bucket/obj?sig=1"),
-        );
+        let (client, rec) = client_with_download(&name, &object, &server.url("/bucket/obj?sig=1"));
         match DirSink::new(dir.path(), &name) {
             Err(e) => assert_eq!(e.kind(), ErrorKind::UnsafeName, "{len}: {e}"),
             Ok(mut sink) => {
@@ -225,14 +177,8 @@ fn huge_download(
     config: &TransferConfig,
 ) -> (ErrorKind, Vec<(String, u64, u64)>) {
     let dir = tempdir();
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        size,
-        md5_of(b"whatever"),
-        &server.url("/bucket/fw.bin?sig=1"),
-    );
+    let url = server.url("/bucket/fw.bin?sig=1");
+    let (client, rec) = client_with_task("fw.bin", size, md5_of(b"whatever"), &url);
     let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
     let err = download(&client, "fw.bin", &mut sink, config, None).unwrap_err();
     let report = rec.only_final_report(Direction::Download, "fw.bin");
@@ -355,14 +301,8 @@ fn gigabytes_more(content_length: Option<u64>) {
     let store = Endless::start(content_length);
     let size = 1 << 20;
     let dir = tempdir();
-    let (client, rec) = client();
-    push_download(
-        &client,
-        "fw.bin",
-        size,
-        md5_of(b"x"),
-        &format!("http://127.0.0.1:{}/bucket/fw.bin", store.port),
-    );
+    let url = format!("http://127.0.0.1:{}/bucket/fw.bin", store.port);
+    let (client, rec) = client_with_task("fw.bin", size, md5_of(b"x"), &url);
     let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
     let err = bounded("an endless download", Duration::from_secs(60), move || {
         download(&client, "fw.bin", &mut sink, &config(), None).unwrap_err()

@@ -8,16 +8,14 @@ mod support;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
-use resmgr::protocol::Direction;
 use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::TransferConfig;
-use resmgr::Md5Digest;
 use serde_json::json;
 use support::fault::{FaultServer, Response};
+use support::transfer::*;
 use support::*;
 
 /// Set (to a JSON job) in the child process only.
@@ -35,15 +33,8 @@ const NAME: &str = "image.bin";
 fn crash_child_downloads_until_killed() {
     let job = child_job(CHILD_ENV, CHILD_TEST);
     let dir = PathBuf::from(job["dir"].as_str().unwrap());
-    let (client, _rec) = client();
-    let md5 = Md5Digest::from_hex(job["md5"].as_str().unwrap()).unwrap();
-    push_download(
-        &client,
-        NAME,
-        job["size"].as_u64().unwrap(),
-        md5,
-        job["url"].as_str().unwrap(),
-    );
+    let (size, url) = (job["size"].as_u64().unwrap(), job["url"].as_str().unwrap());
+    let (client, _rec) = client_with_task(NAME, size, job_md5(&job), url);
     let config = TransferConfig {
         checkpoint_bytes: 32 * 1024,
         checkpoint_interval: Duration::from_millis(20),
@@ -79,15 +70,7 @@ fn a_download_killed_with_sigkill_resumes_from_its_last_checkpoint() {
         "size": size,
         "md5": md5.to_hex(),
     });
-    let out = std::fs::File::create(&log).unwrap();
-    let child = child_test(CHILD_TEST)
-        .env(CHILD_ENV, job.to_string())
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
-        .stderr(out)
-        .spawn()
-        .expect("re-run the test binary as the child");
-    let mut child = KillOnDrop(child);
+    let mut child = spawn_child(CHILD_TEST, CHILD_ENV, &job, &log);
 
     let state_file = state_path(dir.path(), NAME);
     wait_for(
@@ -135,18 +118,10 @@ fn a_download_killed_with_sigkill_resumes_from_its_last_checkpoint() {
     // The next run of the device: a new client, the same task pushed with a
     // URL on a fast server.
     let fast = FaultServer::serving(object.clone());
-    let (client, rec) = client();
-    push_download(
-        &client,
-        NAME,
-        size,
-        md5,
-        &fast.url(&format!("/bucket/{NAME}?sig=next")),
-    );
-    let mut seen = Vec::new();
-    let mut progress = |done: u64, _: u64| seen.push(done);
-    let mut sink = DirSink::new(dir.path(), NAME).unwrap();
-    download(&client, NAME, &mut sink, &config(), Some(&mut progress)).unwrap();
+    let url = fast.url(&format!("/bucket/{NAME}?sig=next"));
+    let (client, rec) = client_with_task(NAME, size, md5, &url);
+    let (result, seen) = download_seen(&client, NAME, dir.path(), &config());
+    result.unwrap();
 
     let requests = fast.requests();
     assert_eq!(requests.len(), 1, "{requests:#?}");
@@ -155,11 +130,6 @@ fn a_download_killed_with_sigkill_resumes_from_its_last_checkpoint() {
         Some(format!("bytes={offset}-").as_str())
     );
     assert_eq!(seen.first(), Some(&offset));
-    let got = std::fs::read(dir.path().join(NAME)).unwrap();
-    assert!(got == object, "the resumed file verifies");
-    assert_eq!(listing(dir.path()), [NAME]);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, NAME),
-        done_report()
-    );
+    // The resumed file verifies, and is all that is left.
+    assert_downloaded(dir.path(), NAME, &object, &rec);
 }

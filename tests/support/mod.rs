@@ -231,8 +231,19 @@ pub fn client_with_download(
     object: &[u8],
     url: &str,
 ) -> (Arc<TestClient>, Arc<Recorder>) {
+    client_with_task(name, object.len() as u64, md5_of(object), url)
+}
+
+/// A client whose download task `name` (`size` bytes, MD5 `md5`) was
+/// pushed with `url`, for a test whose store serves something else.
+pub fn client_with_task(
+    name: &str,
+    size: u64,
+    md5: Md5Digest,
+    url: &str,
+) -> (Arc<TestClient>, Arc<Recorder>) {
     let (client, rec) = client();
-    push_download(&client, name, object.len() as u64, md5_of(object), url);
+    push_download(&client, name, size, md5, url);
     (client, rec)
 }
 
@@ -424,6 +435,26 @@ pub fn child_job(env: &str, test: &str) -> Value {
     let job = std::env::var(env)
         .unwrap_or_else(|_| panic!("{test} is run by its parent test, with {env} set"));
     serde_json::from_str(&job).unwrap()
+}
+
+/// The MD5 digest in field `md5` of a child's job (see [`child_job`]).
+pub fn job_md5(job: &Value) -> Md5Digest {
+    Md5Digest::from_hex(job["md5"].as_str().unwrap()).unwrap()
+}
+
+/// Starts this test binary's child test `test` (see [`child_test`]) with
+/// `job` in the environment variable `env`, writing its output to `log`.
+/// The child is killed when the returned guard is dropped.
+pub fn spawn_child(test: &str, env: &str, job: &Value, log: &Path) -> KillOnDrop {
+    let out = std::fs::File::create(log).unwrap();
+    let child = child_test(test)
+        .env(env, job.to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .expect("re-run the test binary as the child");
+    KillOnDrop(child)
 }
 
 /// Kills and reaps a child process if the test fails before it does.
