@@ -142,6 +142,24 @@ fn download(kind: &str, name: &str, md5: &str, url: &str) -> Value {
     json!({"type": kind, "size": 3, "name": name, "md5sum": md5, "url": url})
 }
 
+/// The platform's answer to a download progress report: `result_code`
+/// and, if any, `result_msg`.
+fn download_ack(c: &Client<Arc<Recorder>>, result_code: i32, result_msg: Option<&str>) {
+    let mut ack = json!({"type": "report_download_progress_rsp", "result_code": result_code});
+    if let Some(msg) = result_msg {
+        ack["result_msg"] = json!(msg);
+    }
+    feed(c, ack).unwrap();
+}
+
+/// The kind of error `track_progress` gives for `done` bytes of upload
+/// task `name`.
+fn track_error(c: &Client<Arc<Recorder>>, name: &str, done: u64, now: u64) -> ErrorKind {
+    c.track_progress(Direction::Upload, name, done, now)
+        .unwrap_err()
+        .kind()
+}
+
 fn done() -> Report<'static> {
     Report {
         state: ProgressState::Done,
@@ -400,21 +418,9 @@ fn acks_are_matched_to_reports_in_order_and_a_rejection_stops_the_task() {
         .unwrap();
     c.report_progress(Direction::Download, "b", &Report::in_progress(20))
         .unwrap();
-    feed(
-        &c,
-        json!({"type": "report_download_progress_rsp", "result_code": 0, "result_msg": "ok"}),
-    )
-    .unwrap();
-    feed(
-        &c,
-        json!({"type": "report_download_progress_rsp", "result_code": -3, "result_msg": "expired"}),
-    )
-    .unwrap();
-    feed(
-        &c,
-        json!({"type": "report_download_progress_rsp", "result_code": 0}),
-    )
-    .unwrap();
+    download_ack(&c, 0, Some("ok"));
+    download_ack(&c, -3, Some("expired"));
+    download_ack(&c, 0, None);
     assert_eq!(
         events(&rec),
         vec![
@@ -453,16 +459,8 @@ fn a_final_report_ends_the_task_unless_it_could_not_be_sent() {
         json!({"state": "done", "result_code": 0, "result_msg": ""})
     );
     events(&rec);
-    feed(
-        &c,
-        json!({"type": "report_download_progress_rsp", "result_code": 0}),
-    )
-    .unwrap();
-    feed(
-        &c,
-        json!({"type": "report_download_progress_rsp", "result_code": 0}),
-    )
-    .unwrap();
+    download_ack(&c, 0, None);
+    download_ack(&c, 0, None);
     assert_eq!(
         events(&rec),
         vec![
@@ -517,12 +515,7 @@ fn tracked_progress_is_throttled_by_step_and_interval() {
 fn tracked_progress_checks_the_task_and_its_size() {
     let (c, _rec) = setup();
     let now = resmgr::port::now_ms();
-    assert_eq!(
-        c.track_progress(Direction::Upload, "none", 0, now)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::NoTask
-    );
+    assert_eq!(track_error(&c, "none", 0, now), ErrorKind::NoTask);
     c.create_upload_task(
         "empty",
         0,
@@ -533,12 +526,7 @@ fn tracked_progress_checks_the_task_and_its_size() {
         .track_progress(Direction::Upload, "empty", 0, now)
         .unwrap());
     c.create_upload_task("zxc", 10, md5()).unwrap();
-    assert_eq!(
-        c.track_progress(Direction::Upload, "zxc", 11, now)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::InvalidArgument
-    );
+    assert_eq!(track_error(&c, "zxc", 11, now), ErrorKind::InvalidArgument);
 }
 
 #[test]
@@ -547,12 +535,7 @@ fn a_report_that_could_not_be_published_is_retried_by_the_next_call() {
     c.create_upload_task("zxc", 100, md5()).unwrap();
     let now = resmgr::port::now_ms();
     *rec.fail_publish.lock().unwrap() = true;
-    assert_eq!(
-        c.track_progress(Direction::Upload, "zxc", 30, now)
-            .unwrap_err()
-            .kind(),
-        ErrorKind::Publish
-    );
+    assert_eq!(track_error(&c, "zxc", 30, now), ErrorKind::Publish);
     *rec.fail_publish.lock().unwrap() = false;
     assert!(c.track_progress(Direction::Upload, "zxc", 30, now).unwrap());
 }
