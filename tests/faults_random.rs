@@ -142,10 +142,7 @@ fn downloads_cut_at_random_offsets_always_end_with_the_exact_file() {
             "trial {trial} (seed {seed}): the file differs"
         );
         assert_eq!(listing(dir.path()), ["fw.bin"], "trial {trial}");
-        assert_eq!(
-            rec.only_final_report(Direction::Download, "fw.bin"),
-            done_report()
-        );
+        rec.assert_final(Direction::Download, "fw.bin", done_report());
         // Every resume asked for exactly the bytes not yet held.
         let mut held = 0u64;
         for (i, r) in requests.iter().enumerate() {
@@ -358,10 +355,7 @@ fn a_download_never_touches_files_it_does_not_own_in_its_directory() {
     };
     let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
     download(&client, "fw.bin", &mut sink, &config, None).unwrap();
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    rec.assert_final(Direction::Download, "fw.bin", done_report());
     for f in mine {
         assert_eq!(
             std::fs::read(dir.path().join(f)).ok().as_deref(),

@@ -97,10 +97,7 @@ fn ranges(requests: &[Request]) -> Vec<Option<u64>> {
 fn assert_done_with(dir: &Path, name: &str, object: &[u8], rec: &Recorder) {
     let got = std::fs::read(dir.join(name)).unwrap();
     assert!(got == object, "the final file is the object");
-    assert_eq!(
-        rec.only_final_report(Direction::Download, name),
-        done_report()
-    );
+    rec.assert_final(Direction::Download, name, done_report());
 }
 
 // ---------------------------------------------------------------------------

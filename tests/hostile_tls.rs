@@ -75,10 +75,7 @@ fn https_with_a_valid_certificate_from_the_ca_file_downloads() {
     result.unwrap();
     assert_eq!(requests, 1);
     assert_eq!(files, ["fw.bin"]);
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        done_report()
-    );
+    rec.assert_final(Direction::Download, "fw.bin", done_report());
 }
 
 #[test]

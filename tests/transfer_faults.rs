@@ -259,13 +259,11 @@ fn a_404_fails_the_download_with_file_not_exist() {
     let object = data(1000, 18);
 
     let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
     let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
-    rec.assert_final(
-        Direction::Download,
-        "fw.bin",
-        fail_report(-2, "file_not_exist"),
-    );
+    let not_found = fail_report(-2, "file_not_exist");
+    rec.assert_final(Direction::Download, "fw.bin", not_found);
     assert_eq!(server.requests().len(), 1, "a 404 is not retried");
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 }
@@ -278,13 +276,11 @@ fn other_bytes_of_the_right_length_fail_md5_and_leave_nothing() {
     let dir = tempdir();
 
     let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
     let err = result.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
-    rec.assert_final(
-        Direction::Download,
-        "fw.bin",
-        fail_report(-4, "md5sum not matched"),
-    );
+    let mismatch = fail_report(-4, "md5sum not matched");
+    rec.assert_final(Direction::Download, "fw.bin", mismatch);
     assert!(
         listing(dir.path()).is_empty(),
         "the partial file and state are deleted and nothing is put in place: {:?}",
@@ -334,10 +330,7 @@ fn upload_sends_exact_length_base64_md5_and_exactly_the_files_bytes() {
         "the server got exactly the file's bytes"
     );
     rec.assert_in_progress_reports(Direction::Upload, &name);
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, &name),
-        done_report()
-    );
+    rec.assert_final(Direction::Upload, &name, done_report());
 }
 
 #[test]
@@ -349,7 +342,7 @@ fn an_upload_answered_503_is_retried_and_then_succeeds() {
     let dir = tempdir();
     let content = data(100 * 1024, 22);
     let url = server.url("/b/log.bin");
-    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &content, &url);
+    let (client, rec, path) = file_with_upload_task(dir.path(), "log.bin", &content, &url);
 
     upload_file(&client, "log.bin", &path, &config()).unwrap();
 
@@ -361,10 +354,7 @@ fn an_upload_answered_503_is_retried_and_then_succeeds() {
             "each attempt sends the whole file"
         );
     }
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, "log.bin"),
-        done_report()
-    );
+    rec.assert_final(Direction::Upload, "log.bin", done_report());
 }
 
 #[test]
@@ -373,7 +363,7 @@ fn an_upload_answered_500_every_time_fails_after_its_retries() {
         FaultServer::start(|_, _| Reply::status(500, "<Error><Code>InternalError</Code></Error>"));
     let dir = tempdir();
     let url = server.url("/b/log.bin");
-    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &data(1000, 23), &url);
+    let (client, rec, path) = file_with_upload_task(dir.path(), "log.bin", &data(1000, 23), &url);
     let config = TransferConfig {
         max_retries: 2,
         ..config()
@@ -401,12 +391,10 @@ fn changed_after_hashing(change: fn(&Path)) {
     change(&path);
 
     let err = upload_file(&client, &name, &path, &config()).unwrap_err();
+
     assert_eq!(err.kind(), ErrorKind::Md5Mismatch, "{err}");
-    rec.assert_final(
-        Direction::Upload,
-        &name,
-        fail_report(-4, "md5sum not matched"),
-    );
+    let mismatch = fail_report(-4, "md5sum not matched");
+    rec.assert_final(Direction::Upload, &name, mismatch);
     let requests = server.requests();
     assert!(requests.len() <= 1, "not retried: {requests:#?}");
     for r in &requests {
@@ -667,10 +655,7 @@ fn a_zero_byte_file_uploads_with_content_length_0() {
         Some("1B2M2Y8AsgTpgAmY7PhCfg==")
     );
     assert!(requests[0].body_complete && requests[0].body_len == 0);
-    assert_eq!(
-        rec.only_final_report(Direction::Upload, &name),
-        done_report()
-    );
+    rec.assert_final(Direction::Upload, &name, done_report());
 }
 
 #[test]
@@ -745,8 +730,8 @@ fn a_redirect_is_not_followed() {
 }
 
 /// A file of `len` bytes named `name` in `dir`, with its upload task
-/// (see [`upload_fixture`]).
-fn upload_of(
+/// (see [`file_with_upload_task`]).
+fn upload_fixture(
     dir: &Path,
     name: &str,
     len: usize,
@@ -756,7 +741,7 @@ fn upload_of(
     std::sync::Arc<Recorder>,
     PathBuf,
 ) {
-    upload_fixture(dir, name, &data(len, 36), url)
+    file_with_upload_task(dir, name, &data(len, 36), url)
 }
 
 /// Stores refuse an expired or forged URL as soon as they have the head,
@@ -774,15 +759,13 @@ fn an_upload_refused_before_its_body_is_read_reports_the_stores_403() {
     });
     let dir = tempdir();
     let url = server.url("/b/big.bin");
-    let (client, rec, path) = upload_of(dir.path(), "big.bin", 16 * 1024 * 1024, &url);
+    let (client, rec, path) = upload_fixture(dir.path(), "big.bin", 16 * 1024 * 1024, &url);
 
     let err = upload_file(&client, "big.bin", &path, &config()).unwrap_err();
+
     assert_eq!(err.kind(), ErrorKind::SignInvalid, "{err}");
-    rec.assert_final(
-        Direction::Upload,
-        "big.bin",
-        fail_report(-3, "sign invalid"),
-    );
+    let sign_invalid = fail_report(-3, "sign invalid");
+    rec.assert_final(Direction::Upload, "big.bin", sign_invalid);
     assert_eq!(server.requests().len(), 1, "a 403 is not retried");
 }
 
@@ -791,7 +774,7 @@ fn an_upload_the_server_stops_reading_times_out() {
     let server = FaultServer::start_early(|_, _| Reply::StallBeforeResponse);
     let dir = tempdir();
     let url = server.url("/b/big.bin");
-    let (client, rec, path) = upload_of(dir.path(), "big.bin", 32 * 1024 * 1024, &url);
+    let (client, rec, path) = upload_fixture(dir.path(), "big.bin", 32 * 1024 * 1024, &url);
     let config = TransferConfig {
         idle_timeout: Duration::from_millis(300),
         max_retries: 0,
@@ -817,7 +800,7 @@ fn an_upload_to_a_closed_port_fails_after_its_retries() {
         .port();
     let dir = tempdir();
     let url = format!("http://127.0.0.1:{port}/b/f.bin");
-    let (client, rec, path) = upload_of(dir.path(), "f.bin", 1000, &url);
+    let (client, rec, path) = upload_fixture(dir.path(), "f.bin", 1000, &url);
 
     let err = upload_file(&client, "f.bin", &path, &config()).unwrap_err();
 
@@ -869,7 +852,8 @@ fn an_early_2xx(after: u64, linger: bool) {
     });
     let dir = tempdir();
     let size = 2 * 1024 * 1024;
-    let (client, rec, path) = upload_of(dir.path(), "big.bin", size, &server.url("/b/big.bin"));
+    let (client, rec, path) =
+        upload_fixture(dir.path(), "big.bin", size, &server.url("/b/big.bin"));
     let config = TransferConfig {
         max_retries: 1,
         ..config()
@@ -957,10 +941,7 @@ fn a_trickling_store_is_ended_by_the_default_minimum_speed() {
         Some(got),
         "what arrived stays resumable"
     );
-    assert_eq!(
-        rec.only_final_report(Direction::Download, "fw.bin"),
-        fail_report(-1, "time_out")
-    );
+    rec.assert_final(Direction::Download, "fw.bin", fail_report(-1, "time_out"));
 }
 
 #[test]
@@ -1058,7 +1039,8 @@ fn an_upload_below_the_minimum_speed_is_ended() {
 fn an_upload_the_store_never_answers_ends_one_window_after_its_body() {
     let server = FaultServer::start(|_, _| Reply::StallBeforeResponse);
     let dir = tempdir();
-    let (client, rec, path) = upload_of(dir.path(), "f.bin", 100 * 1024, &server.url("/b/f.bin"));
+    let (client, rec, path) =
+        upload_fixture(dir.path(), "f.bin", 100 * 1024, &server.url("/b/f.bin"));
     let config = TransferConfig {
         idle_timeout: Duration::from_secs(600),
         min_speed: min_speed(1024, Duration::from_secs(3)),

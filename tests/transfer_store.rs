@@ -153,7 +153,7 @@ fn the_stores_own_bad_digest_answer_fails_the_upload_with_md5_mismatch() {
     let dir = tempdir();
     let content = data(70_000, 3);
     let url = server.url("/b/report.bin");
-    let (client, rec, path) = upload_fixture(dir.path(), "report.bin", &content, &url);
+    let (client, rec, path) = file_with_upload_task(dir.path(), "report.bin", &content, &url);
 
     let err = upload_file(&client, "report.bin", &path, &config()).unwrap_err();
 
@@ -177,7 +177,7 @@ fn upload_to_an_expired_url(name: &str, content: &[u8]) {
     store.bucket("uploads");
     let dir = tempdir();
     let url = expired(&store, "PUT", "uploads", name);
-    let (client, rec, path) = upload_fixture(dir.path(), name, content, &url);
+    let (client, rec, path) = file_with_upload_task(dir.path(), name, content, &url);
 
     let err = upload_file(&client, name, &path, &config()).unwrap_err();
 

@@ -67,7 +67,7 @@ fn https_upload_trusting_the_private_ca_file_sends_the_whole_file() {
     let dir = tempdir();
     let content = data(150 * 1024 + 3, 41);
     let url = server.url("/b/log.bin");
-    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &content, &url);
+    let (client, rec, path) = file_with_upload_task(dir.path(), "log.bin", &content, &url);
 
     upload_file(&client, "log.bin", &path, &with_ca(&ca.file)).unwrap();
 
@@ -213,7 +213,7 @@ fn https_upload_with_the_builtin_roots_rejects_a_private_ca() {
     let server = FaultServer::start_tls(ca.server_config(&["127.0.0.1"]), |_, _| Reply::ok(""));
     let dir = tempdir();
     let url = server.url("/b/log.bin");
-    let (client, rec, path) = upload_fixture(dir.path(), "log.bin", &data(10_000, 46), &url);
+    let (client, rec, path) = file_with_upload_task(dir.path(), "log.bin", &data(10_000, 46), &url);
 
     let err = upload_file(&client, "log.bin", &path, &config()).unwrap_err();
 

@@ -25,7 +25,7 @@ const CANCEL_LIMIT: Duration = Duration::from_secs(60);
 
 /// Writes `content` to a file `name` in `dir` and makes a client whose
 /// upload task for it has `url`. Returns the client and the file's path.
-pub fn upload_fixture(
+pub fn file_with_upload_task(
     dir: &Path,
     name: &str,
     content: &[u8],
