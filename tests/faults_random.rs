@@ -30,7 +30,7 @@ use resmgr::ErrorKind;
 use serde_json::json;
 use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
 use support::s3::S3Fs;
-use support::transfer::upload_file;
+use support::transfer::{cut_once_server, upload_file};
 use support::*;
 
 fn trials() -> u64 {
@@ -329,12 +329,8 @@ fn a_disk_that_fills_up_fails_the_download_with_io_and_leaves_nothing_at_the_fin
 #[test]
 fn a_download_never_touches_files_it_does_not_own_in_its_directory() {
     let object = data(300 * 1024, 81);
-    let obj = object.clone();
     // A cut, so that the engine checkpoints its state and resumes.
-    let server = FaultServer::start(move |i, r| match i {
-        0 => Response::new(200, obj.clone()).cut_after(100_000).into(),
-        _ => serve(&obj, r).into(),
-    });
+    let server = cut_once_server(&object, 100_000);
     let dir = tempdir();
     // Files of the user's that merely look related.
     let mine = [

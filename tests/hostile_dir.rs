@@ -19,6 +19,7 @@ use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::TransferConfig;
 use resmgr::{ErrorKind, Result};
 use support::fault::{FaultServer, Request};
+use support::transfer::{assert_downloaded, slow_server};
 use support::*;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -114,8 +115,7 @@ fn a_fifo_at_the_state_path_is_not_opened_and_the_download_completes() {
     let (result, rec, _) = download_bounded(&server, dir.path(), "fw.bin", &object);
 
     result.unwrap();
-    assert_done_with(dir.path(), "fw.bin", &object, &rec);
-    assert_eq!(listing(dir.path()), ["fw.bin"]);
+    assert_downloaded(dir.path(), "fw.bin", &object, &rec);
 }
 
 #[test]
@@ -293,14 +293,7 @@ fn lock_path(dir: &Path, name: &str) -> std::path::PathBuf {
 fn a_second_download_of_the_same_name_into_the_same_directory_is_refused_while_one_runs() {
     let object = data(512 * 1024, 97);
     // Slow enough that the second one surely comes while the first runs.
-    let slow = {
-        let object = object.clone();
-        FaultServer::start(move |_, _| {
-            support::fault::Response::new(200, object.clone())
-                .slow(16 * 1024, Duration::from_millis(20))
-                .into()
-        })
-    };
+    let slow = slow_server(&object, 16 * 1024, Duration::from_millis(20));
     let dir = tempdir();
     let (client, rec) = client_with_download("fw.bin", &object, &slow.url("/bucket/fw.bin?sig=1"));
     let (started_tx, started_rx) = std::sync::mpsc::channel();

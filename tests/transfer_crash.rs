@@ -14,7 +14,7 @@ use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::TransferConfig;
 use serde_json::json;
-use support::fault::{FaultServer, Response};
+use support::fault::FaultServer;
 use support::transfer::*;
 use support::*;
 
@@ -53,14 +53,7 @@ fn a_download_killed_with_sigkill_resumes_from_its_last_checkpoint() {
     let object = data(4 * 1024 * 1024 + 5, 60);
     let size = object.len() as u64;
     let md5 = md5_of(&object);
-    let slow = {
-        let object = object.clone();
-        FaultServer::start(move |_, _| {
-            Response::new(200, object.clone())
-                .slow(8192, Duration::from_millis(50))
-                .into()
-        })
-    };
+    let slow = slow_server(&object, 8192, Duration::from_millis(50));
     let dir = tempdir();
     let logs = tempdir();
     let log = logs.path().join("child.log");

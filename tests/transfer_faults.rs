@@ -62,11 +62,7 @@ fn ranges(requests: &[Request]) -> Vec<Option<String>> {
 fn a_connection_dropped_at_byte_n_is_resumed_with_range_from_n() {
     let object = data(200 * 1024 + 17, 10);
     let n = 70_001;
-    let obj = object.clone();
-    let server = FaultServer::start(move |i, r| match i {
-        0 => Response::new(200, obj.clone()).cut_after(n).into(),
-        _ => serve(&obj, r).into(),
-    });
+    let server = cut_once_server(&object, n);
     let dir = tempdir();
 
     let (requests, seen) = download_completes(&server, dir.path(), "fw.bin", &object);
@@ -224,11 +220,7 @@ fn a_slow_download_is_cancelled_from_another_thread() {
     let object = data(4 * 1024 * 1024, 17);
     let size = object.len() as u64;
     let md5 = md5_of(&object);
-    let server = FaultServer::start(move |_, _| {
-        Response::new(200, object.clone())
-            .slow(4096, Duration::from_millis(100))
-            .into()
-    });
+    let server = slow_server(&object, 4096, Duration::from_millis(100));
     let dir = tempdir();
     let (client, rec) = client();
     let url = server.url("/bucket/slow.bin");
@@ -525,11 +517,7 @@ fn a_symlink_at_the_partial_path_is_not_followed_even_with_a_matching_state() {
 #[test]
 fn a_symlink_at_the_state_path_is_not_followed() {
     let object = data(100 * 1024, 28);
-    let obj = object.clone();
-    let server = FaultServer::start(move |i, r| match i {
-        0 => Response::new(200, obj.clone()).cut_after(30_000).into(),
-        _ => serve(&obj, r).into(),
-    });
+    let server = cut_once_server(&object, 30_000);
     let (base, dir) = downloads_dir();
     let precious = base.path().join("precious.json");
     std::fs::write(&precious, b"{}").unwrap();
@@ -604,12 +592,7 @@ fn a_slow_upload_is_cancelled_from_another_thread() {
 #[test]
 fn the_overall_time_limit_ends_a_slow_download_with_time_out() {
     let object = data(1024 * 1024, 31);
-    let obj = object.clone();
-    let server = FaultServer::start(move |_, _| {
-        Response::new(200, obj.clone())
-            .slow(1024, Duration::from_millis(50))
-            .into()
-    });
+    let server = slow_server(&object, 1024, Duration::from_millis(50));
     let dir = tempdir();
     let config = TransferConfig {
         total_timeout: Some(Duration::from_millis(500)),
@@ -983,12 +966,7 @@ fn a_download_below_the_minimum_speed_is_ended_and_its_retry_resumes() {
 #[test]
 fn a_slow_but_steady_download_is_not_ended_by_the_minimum_speed() {
     let object = data(60 * 1024, 42);
-    let obj = object.clone();
-    let server = FaultServer::start(move |_, _| {
-        Response::new(200, obj.clone())
-            .slow(2048, Duration::from_millis(100))
-            .into()
-    });
+    let server = slow_server(&object, 2048, Duration::from_millis(100));
     let dir = tempdir();
     let config = TransferConfig {
         min_speed: min_speed(1024, Duration::from_millis(500)),

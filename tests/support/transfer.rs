@@ -14,6 +14,7 @@ use resmgr::transfer::upload::upload;
 use resmgr::transfer::{ProgressFn, TransferConfig};
 use resmgr::{ErrorKind, Md5Digest, Result};
 
+use super::fault::{serve, FaultServer, Response};
 use super::{
     assert_fail_with_text, client, done_report, give_upload_url, listing, md5_of, push_download,
     upload_task, Recorder, TestClient,
@@ -22,6 +23,23 @@ use super::{
 /// How long a transfer that is to be cancelled may take to start, and to
 /// return once cancelled.
 const CANCEL_LIMIT: Duration = Duration::from_secs(60);
+
+/// A server whose first answer is `object` cut after `n` bytes, and which
+/// then serves it (and ranges of it) honestly: a download is interrupted
+/// once, checkpointed, and resumed.
+pub fn cut_once_server(object: &[u8], n: usize) -> FaultServer {
+    let object = object.to_vec();
+    FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, object.clone()).cut_after(n).into(),
+        _ => serve(&object, r).into(),
+    })
+}
+
+/// A server that sends all of `object`, `chunk` bytes every `every`.
+pub fn slow_server(object: &[u8], chunk: usize, every: Duration) -> FaultServer {
+    let object = object.to_vec();
+    FaultServer::start(move |_, _| Response::new(200, object.clone()).slow(chunk, every).into())
+}
 
 /// Writes `content` to a file `name` in `dir` and makes a client whose
 /// upload task for it has `url`. Returns the client and the file's path.
