@@ -1039,3 +1039,134 @@ fn an_upload_the_store_never_answers_ends_one_window_after_its_body() {
         fail_report(-1, "time_out")
     );
 }
+
+// ---------------------------------------------------------------------------
+// Moved from tests/c/test_transfer.c (issue 14): engine behaviour the C
+// tests used to be the only ones to check. The C tests now check only what
+// C shows (arguments, callbacks, status mapping, threads).
+// ---------------------------------------------------------------------------
+
+/// A wrong `Content-Range` is never appended: with a retry left the
+/// download starts over (above); without one it fails as a bad response,
+/// nothing put in place.
+#[test]
+fn a_206_with_the_wrong_content_range_and_no_retry_left_fails_with_bad_response() {
+    let object = data(200 * 1024, 50);
+    let len = object.len();
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, obj.clone()).cut_after(70_000).into(),
+        // One byte late: claims 70001- although asked for 70000-.
+        1 => Response::new(206, obj[70_000..].to_vec())
+            .header("Content-Range", format!("bytes 70001-{}/{len}", len - 1))
+            .into(),
+        _ => serve(&obj, r).into(),
+    });
+    let dir = tempdir();
+    let config = TransferConfig {
+        max_retries: 1,
+        ..config()
+    };
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config);
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
+    assert_eq!(
+        ranges(&server.requests()),
+        [None, Some("bytes=70000-".to_owned())]
+    );
+    assert!(!dir.path().join("fw.bin").exists());
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Download, "fw.bin"),
+        -1,
+        "fw.bin",
+    );
+}
+
+#[test]
+fn a_download_answered_500_every_time_fails_after_its_retries() {
+    let server =
+        FaultServer::start(|_, _| Reply::status(500, "<Error><Code>InternalError</Code></Error>"));
+    let dir = tempdir();
+    let object = data(30_000, 51);
+    let config = TransferConfig {
+        max_retries: 1,
+        ..config()
+    };
+
+    let (result, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config);
+
+    let err = result.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Http, "{err}");
+    assert_eq!(
+        server.requests().len(),
+        2,
+        "the first attempt and one retry"
+    );
+    assert!(!dir.path().join("fw.bin").exists());
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Download, "fw.bin"),
+        -1,
+        "500",
+    );
+}
+
+/// A cancelled download keeps what arrived; a later run for the same
+/// resource continues from there with a Range request.
+#[test]
+fn a_cancelled_download_keeps_its_partial_and_the_next_run_resumes_it() {
+    let object = data(64 * 1024, 52);
+    let obj = object.clone();
+    let server = FaultServer::start(move |i, r| match i {
+        0 => Response::new(200, obj.clone())
+            .slow(512, Duration::from_millis(50))
+            .into(),
+        _ => serve(&obj, r).into(),
+    });
+    let dir = tempdir();
+    let (client, rec) = client_with_download("fw.bin", &object, &server.url("/bucket/fw.bin"));
+
+    let c = client.clone();
+    let path = dir.path().to_owned();
+    let worker = std::thread::spawn(move || {
+        let mut cancelled = false;
+        let mut progress = |done: u64, _: u64| {
+            if done > 0 && !cancelled {
+                cancelled = true;
+                c.cancel(Direction::Download, "fw.bin").unwrap();
+            }
+        };
+        let mut sink = DirSink::new(&path, "fw.bin").unwrap();
+        download(&c, "fw.bin", &mut sink, &config(), Some(&mut progress))
+    });
+    let err = worker.join().unwrap().unwrap_err();
+
+    assert_eq!(err.kind(), ErrorKind::Cancelled, "{err}");
+    assert!(!dir.path().join("fw.bin").exists());
+    let part = std::fs::metadata(part_path(dir.path(), "fw.bin"))
+        .expect("the partial file is kept")
+        .len();
+    assert!(part > 0 && part < object.len() as u64, "{part}");
+    let kept = ResumeState::load(&state_path(dir.path(), "fw.bin"))
+        .expect("the resume state is kept")
+        .offset;
+    assert!(kept > 0, "{kept}");
+    assert_fail_with_text(
+        &rec.only_final_report(Direction::Download, "fw.bin"),
+        -1,
+        "cancel",
+    );
+
+    let (again, rec, _) = run_download(&server, dir.path(), "fw.bin", &object, &config());
+
+    again.unwrap();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 2, "{requests:#?}");
+    assert_eq!(requests[1].range_start(), Some(kept));
+    assert_only_file(dir.path(), "fw.bin", &object);
+    assert_eq!(
+        rec.only_final_report(Direction::Download, "fw.bin"),
+        done_report()
+    );
+}

@@ -1,15 +1,19 @@
-//! A fault-injecting HTTP/1.1 server on 127.0.0.1: one request per
-//! connection (`Connection: close`), each answered as a script says —
-//! normally, cut short, with too many bytes, slowly, or not at all. Every
-//! request is recorded (method, target, headers, and the length and MD5 of
-//! the body received) so tests can check what the engine sent.
+//! A fault-injecting HTTP/1.1 server on 127.0.0.1 (and optionally [::1]):
+//! one request per connection (`Connection: close`), each answered as a
+//! script says — normally, cut short, with too many bytes, slowly, without
+//! end, or not at all. Every request is recorded when its head arrives and
+//! kept up to date (the length and MD5 of the body received, the body
+//! bytes sent back) so tests can check what the engine sent.
 //!
 //! Each connection runs on its own thread with short socket timeouts and
 //! polls a stop flag, so dropping the server ends stalled connections too
-//! and joins every thread.
+//! and joins every thread. The same server runs as a program for the C and
+//! Python tests: tests/support/fault_server.rs.
 
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -40,6 +44,8 @@ pub struct Request {
     /// Whether the whole body (as framed by `Content-Length` or chunked
     /// encoding) arrived before the client closed the connection.
     pub body_complete: bool,
+    /// Response body bytes written so far.
+    pub sent: u64,
 }
 
 impl Request {
@@ -91,6 +97,8 @@ pub enum Delivery {
     StallAfter(usize),
     /// The body in pieces of `chunk` bytes, one every `every`.
     Slow { chunk: usize, every: Duration },
+    /// The body paced to this many bytes a second.
+    Rate(u64),
 }
 
 /// A response to send.
@@ -99,6 +107,9 @@ pub struct Response {
     pub status: u16,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// A body of this many pseudo-random bytes, made while sending (never
+    /// held in memory) instead of `body`.
+    pub generated: Option<u64>,
     pub length: Length,
     pub delivery: Delivery,
     /// The head in pieces of this many bytes, one every given pause
@@ -113,6 +124,7 @@ impl Response {
             status,
             headers: Vec::new(),
             body: body.into(),
+            generated: None,
             length: Length::Exact,
             delivery: Delivery::All,
             head_pace: None,
@@ -141,6 +153,23 @@ impl Response {
     pub fn slow(mut self, chunk: usize, every: Duration) -> Self {
         self.delivery = Delivery::Slow { chunk, every };
         self
+    }
+
+    /// Sends the body paced to `bytes_per_s`.
+    pub fn rate(mut self, bytes_per_s: u64) -> Self {
+        self.delivery = Delivery::Rate(bytes_per_s.max(1));
+        self
+    }
+
+    /// Sends `n` pseudo-random bytes as the body instead of `body`.
+    pub fn generated(mut self, n: u64) -> Self {
+        self.generated = Some(n);
+        self
+    }
+
+    /// The length of the body to send.
+    pub fn body_len(&self) -> u64 {
+        self.generated.unwrap_or(self.body.len() as u64)
     }
 
     /// Sends the status line and headers in `chunk`-byte pieces, one every
@@ -220,10 +249,48 @@ pub fn serve(object: &[u8], request: &Request) -> Response {
 /// A script: what to do with request number `index`.
 pub type Script = dyn Fn(usize, &Request) -> Reply + Send + Sync;
 
+/// How a request's body is read, decided from its head.
+#[derive(Clone, Debug, Default)]
+pub struct ReadPlan {
+    /// Answer as soon as the head and this many body bytes arrived, without
+    /// reading the rest of the body; `None`: read the whole body first.
+    pub answer_after: Option<u64>,
+    /// Read the body at this many bytes a second; `None`: as fast as it
+    /// comes.
+    pub read_rate: Option<u64>,
+    /// Write the body received to this file.
+    pub save_to: Option<PathBuf>,
+}
+
+/// Decides the [`ReadPlan`] of a request from its head.
+pub type Planner = dyn Fn(&Request) -> ReadPlan + Send + Sync;
+
+/// How to start a server: see [`FaultServer::start_with`].
+pub struct Options {
+    /// Serve HTTPS with this configuration.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Also listen on [::1] with the same port (when the host has IPv6
+    /// loopback; [`FaultServer::ipv6`] says whether it does).
+    pub ipv6: bool,
+    /// How each request's body is read.
+    pub plan: Box<Planner>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            tls: None,
+            ipv6: false,
+            plan: Box::new(|_| ReadPlan::default()),
+        }
+    }
+}
+
 /// The server; stops and joins its threads when dropped.
 pub struct FaultServer {
     addr: SocketAddr,
     scheme: &'static str,
+    ipv6: bool,
     stop: Arc<AtomicBool>,
     requests: Arc<Mutex<Vec<Request>>>,
     acceptor: Option<JoinHandle<()>>,
@@ -249,15 +316,23 @@ struct Shared {
     requests: Arc<Mutex<Vec<Request>>>,
     next_index: AtomicUsize,
     script: Box<Script>,
-    /// Answer as soon as the head and this many body bytes arrived, without
-    /// reading the rest of the body; `None`: read the whole body first.
-    answer_after: Option<u64>,
+    plan: Box<Planner>,
+}
+
+impl Shared {
+    /// Updates the record of request `index`.
+    fn record(&self, index: usize, update: impl FnOnce(&mut Request)) {
+        let mut all = self.requests.lock().unwrap();
+        if let Some(r) = all.iter_mut().rev().find(|r| r.index == index) {
+            update(r);
+        }
+    }
 }
 
 impl FaultServer {
     /// A plain-HTTP server answering as `script` says.
     pub fn start(script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static) -> FaultServer {
-        Self::launch(None, Box::new(script), None)
+        Self::start_with(Options::default(), script)
     }
 
     /// A plain-HTTP server that answers as `script` says as soon as it has
@@ -267,7 +342,7 @@ impl FaultServer {
     pub fn start_early(
         script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
-        Self::launch(None, Box::new(script), Some(0))
+        Self::start_answering_after(0, script)
     }
 
     /// A plain-HTTP server that answers as `script` says once it has a
@@ -279,7 +354,15 @@ impl FaultServer {
         n: u64,
         script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
-        Self::launch(None, Box::new(script), Some(n))
+        let plan = move |_: &Request| ReadPlan {
+            answer_after: Some(n),
+            ..ReadPlan::default()
+        };
+        let options = Options {
+            plan: Box::new(plan),
+            ..Options::default()
+        };
+        Self::start_with(options, script)
     }
 
     /// An HTTPS server with `tls` answering as `script` says.
@@ -287,7 +370,11 @@ impl FaultServer {
         tls: Arc<rustls::ServerConfig>,
         script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
-        Self::launch(Some(tls), Box::new(script), None)
+        let options = Options {
+            tls: Some(tls),
+            ..Options::default()
+        };
+        Self::start_with(options, script)
     }
 
     /// A server that serves `object` at any path, honouring `Range`.
@@ -295,33 +382,42 @@ impl FaultServer {
         Self::start(move |_, r| serve(&object, r).into())
     }
 
-    fn launch(
-        tls: Option<Arc<rustls::ServerConfig>>,
-        script: Box<Script>,
-        answer_after: Option<u64>,
+    /// A server started with `options`, answering as `script` says.
+    pub fn start_with(
+        options: Options,
+        script: impl Fn(usize, &Request) -> Reply + Send + Sync + 'static,
     ) -> FaultServer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener
-            .set_nonblocking(true)
-            .expect("nonblocking listener");
         let addr = listener.local_addr().unwrap();
+        let mut listeners = vec![listener];
+        if options.ipv6 {
+            if let Ok(l6) = TcpListener::bind(("::1", addr.port())) {
+                listeners.push(l6);
+            }
+        }
+        let ipv6 = listeners.len() > 1;
+        for l in &listeners {
+            l.set_nonblocking(true).expect("nonblocking listener");
+        }
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(Mutex::new(Vec::new()));
         let shared = Arc::new(Shared {
             stop: stop.clone(),
             requests: requests.clone(),
             next_index: AtomicUsize::new(0),
-            script,
-            answer_after,
+            script: Box::new(script),
+            plan: options.plan,
         });
+        let tls = options.tls;
         let scheme = if tls.is_some() { "https" } else { "http" };
         let acceptor = std::thread::Builder::new()
             .name(format!("fault-server-{}", addr.port()))
-            .spawn(move || accept_loop(listener, tls, shared))
+            .spawn(move || accept_loop(listeners, tls, shared))
             .expect("spawn acceptor");
         FaultServer {
             addr,
             scheme,
+            ipv6,
             stop,
             requests,
             acceptor: Some(acceptor),
@@ -331,6 +427,11 @@ impl FaultServer {
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.addr.port()
+    }
+
+    /// Whether the server also listens on [::1].
+    pub fn ipv6(&self) -> bool {
+        self.ipv6
     }
 
     /// A URL of `path` (with its leading `/`) on this server, by IP.
@@ -360,38 +461,44 @@ impl Drop for FaultServer {
     }
 }
 
-fn accept_loop(listener: TcpListener, tls: Option<Arc<rustls::ServerConfig>>, shared: Arc<Shared>) {
+fn accept_loop(
+    listeners: Vec<TcpListener>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shared: Arc<Shared>,
+) {
     let mut connections: Vec<JoinHandle<()>> = Vec::new();
     while !shared.stop.load(Ordering::SeqCst) {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let shared = shared.clone();
-                let tls = tls.clone();
-                let handle = std::thread::spawn(move || {
-                    if stream.set_nonblocking(false).is_err()
-                        || stream.set_read_timeout(Some(POLL)).is_err()
-                        || stream.set_write_timeout(Some(POLL)).is_err()
-                    {
-                        return;
+        let mut idle = true;
+        for listener in &listeners {
+            let Ok((stream, _)) = listener.accept() else {
+                continue;
+            };
+            idle = false;
+            let shared = shared.clone();
+            let tls = tls.clone();
+            let handle = std::thread::spawn(move || {
+                if stream.set_nonblocking(false).is_err()
+                    || stream.set_read_timeout(Some(POLL)).is_err()
+                    || stream.set_write_timeout(Some(POLL)).is_err()
+                {
+                    return;
+                }
+                let _ = stream.set_nodelay(true);
+                match tls {
+                    None => handle(stream, &shared),
+                    Some(config) => {
+                        let Ok(conn) = rustls::ServerConnection::new(config) else {
+                            return;
+                        };
+                        handle(rustls::StreamOwned::new(conn, stream), &shared)
                     }
-                    let _ = stream.set_nodelay(true);
-                    match tls {
-                        None => handle(stream, &shared),
-                        Some(config) => {
-                            let Ok(conn) = rustls::ServerConnection::new(config) else {
-                                return;
-                            };
-                            handle(rustls::StreamOwned::new(conn, stream), &shared)
-                        }
-                    }
-                });
-                connections.push(handle);
-                connections.retain(|h| !h.is_finished());
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(2))
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(2)),
+                }
+            });
+            connections.push(handle);
+            connections.retain(|h| !h.is_finished());
+        }
+        if idle {
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
     for c in connections {
@@ -471,11 +578,18 @@ fn stall(shared: &Shared) {
     while pause(POLL, shared) {}
 }
 
-/// Reads bytes for the request body out of what is buffered first.
+/// Reads bytes for the request body out of what is buffered first, keeps
+/// the request's record up to date, paces itself to the plan's read rate
+/// and saves the body where the plan says.
 struct BodyReader<'a> {
     conn: &'a mut dyn Conn,
     shared: &'a Shared,
     buffered: Vec<u8>,
+    index: usize,
+    rate: Option<u64>,
+    save: Option<File>,
+    started: Instant,
+    taken: u64,
 }
 
 impl BodyReader<'_> {
@@ -515,10 +629,11 @@ impl BodyReader<'_> {
         }
     }
 
-    /// Reads exactly `n` bytes into the hasher; false when the connection
-    /// ended first.
+    /// Reads exactly `n` body bytes into the hasher; false when the
+    /// connection ended first.
     fn take(&mut self, mut n: u64, hasher: &mut Md5Hasher) -> io::Result<bool> {
-        let mut buf = vec![0u8; 64 * 1024];
+        let size = if self.rate.is_some() { 16 } else { 64 } * 1024;
+        let mut buf = vec![0u8; size];
         while n > 0 {
             let want = n.min(buf.len() as u64) as usize;
             let got = self.read(&mut buf[..want])?;
@@ -526,7 +641,19 @@ impl BodyReader<'_> {
                 return Ok(false);
             }
             hasher.update(&buf[..got]);
+            if let Some(file) = &mut self.save {
+                file.write_all(&buf[..got])?;
+            }
             n -= got as u64;
+            self.taken += got as u64;
+            let taken = self.taken;
+            self.shared.record(self.index, |r| r.body_len = taken);
+            if let Some(rate) = self.rate {
+                let due = Duration::from_secs_f64(taken as f64 / rate as f64);
+                if !pause(due.saturating_sub(self.started.elapsed()), self.shared) {
+                    return Err(io::Error::other("server stopped"));
+                }
+            }
         }
         Ok(true)
     }
@@ -578,12 +705,19 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
         headers,
         body_len: 0,
         body_md5: Md5Hasher::new().finish(),
-        body_complete: true,
+        body_complete: false,
+        sent: 0,
     };
     let announced = request
         .header("content-length")
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = shared.answer_after {
+    let chunked = request
+        .header("transfer-encoding")
+        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+    request.body_complete = !chunked && request.header("content-length").is_none();
+    shared.requests.lock().unwrap().push(request.clone());
+    let plan = (shared.plan)(&request);
+    if let Some(n) = plan.answer_after {
         // Read up to `n` body bytes (fewer if the body is shorter), then
         // answer without reading the rest.
         let mut got = buf[head_end..].to_vec();
@@ -599,23 +733,26 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
         request.body_len = hasher.len();
         request.body_md5 = hasher.finish();
         request.body_complete = announced.is_none_or(|len| len == request.body_len);
-        shared.requests.lock().unwrap().push(request.clone());
-        match (shared.script)(index, &request) {
-            Reply::Hangup => {}
-            Reply::StallBeforeResponse => stall(shared),
-            Reply::Send(response) => send(conn, &response, shared),
-        }
+        shared.record(index, |r| *r = request.clone());
+        answer(conn, &request, shared);
         return;
     }
+    let save = match plan.save_to.map(File::create) {
+        Some(Ok(file)) => Some(file),
+        Some(Err(_)) => return,
+        None => None,
+    };
     let mut body = BodyReader {
         conn,
         shared,
         buffered: buf[head_end..].to_vec(),
+        index,
+        rate: plan.read_rate.map(|r| r.max(1)),
+        save,
+        started: Instant::now(),
+        taken: 0,
     };
     let mut hasher = Md5Hasher::new();
-    let chunked = request
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
     let complete = if chunked {
         read_chunked(&mut body, &mut hasher)
     } else {
@@ -628,15 +765,19 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
     request.body_len = hasher.len();
     request.body_md5 = hasher.finish();
     request.body_complete = complete;
-    shared.requests.lock().unwrap().push(request.clone());
+    shared.record(index, |r| *r = request.clone());
     if !complete || stopped(shared) {
         return;
     }
-    let conn = body.conn;
-    match (shared.script)(index, &request) {
+    answer(body.conn, &request, shared);
+}
+
+/// Answers `request` as the script says.
+fn answer(conn: &mut dyn Conn, request: &Request, shared: &Shared) {
+    match (shared.script)(request.index, request) {
         Reply::Hangup => {}
         Reply::StallBeforeResponse => stall(shared),
-        Reply::Send(response) => send(conn, &response, shared),
+        Reply::Send(response) => send(conn, &response, request.index, shared),
     }
 }
 
@@ -683,13 +824,39 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-fn send(conn: &mut dyn Conn, r: &Response, shared: &Shared) {
+/// Pseudo-random bytes for generated bodies (xorshift64*).
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        out.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// At most `max` bytes of `r`'s body from offset `at`.
+fn body_piece<'a>(r: &'a Response, noise: &'a [u8], at: u64, max: usize) -> &'a [u8] {
+    let left = usize::try_from(r.body_len() - at).unwrap_or(usize::MAX);
+    match r.generated {
+        None => &r.body[at as usize..][..max.min(left)],
+        Some(_) => {
+            let from = (at % noise.len() as u64) as usize;
+            &noise[from..][..max.min(left).min(noise.len() - from)]
+        }
+    }
+}
+
+fn send(conn: &mut dyn Conn, r: &Response, index: usize, shared: &Shared) {
     let mut head = format!("HTTP/1.1 {} {}\r\n", r.status, reason(r.status));
     for (n, v) in &r.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     match r.length {
-        Length::Exact => head.push_str(&format!("Content-Length: {}\r\n", r.body.len())),
+        Length::Exact => head.push_str(&format!("Content-Length: {}\r\n", r.body_len())),
         Length::Declared(n) => head.push_str(&format!("Content-Length: {n}\r\n")),
         Length::CloseDelimited => {}
     }
@@ -700,29 +867,42 @@ fn send(conn: &mut dyn Conn, r: &Response, shared: &Shared) {
             return;
         }
     }
-    match r.delivery {
-        Delivery::All => {
-            if write_all(conn, &r.body, shared) {
-                conn.finish();
-            }
+    let noise = match r.generated {
+        Some(_) => noise(index as u64 ^ 0x9e37_79b9_7f4a_7c15, 64 * 1024),
+        None => Vec::new(),
+    };
+    let (limit, then_stall) = match r.delivery {
+        Delivery::CutAfter(n) => ((n as u64).min(r.body_len()), false),
+        Delivery::StallAfter(n) => ((n as u64).min(r.body_len()), true),
+        _ => (r.body_len(), false),
+    };
+    let (piece, every) = match r.delivery {
+        Delivery::Slow { chunk, every } => (chunk.max(1), every),
+        Delivery::Rate(_) => (16 * 1024, Duration::ZERO),
+        _ => (256 * 1024, Duration::ZERO),
+    };
+    let started = Instant::now();
+    let mut at = 0u64;
+    while at < limit {
+        let part = body_piece(r, &noise, at, piece.min((limit - at) as usize));
+        if !write_all(conn, part, shared) {
+            return;
         }
-        Delivery::CutAfter(n) => {
-            if write_all(conn, &r.body[..n.min(r.body.len())], shared) {
-                conn.finish();
+        at += part.len() as u64;
+        shared.record(index, |q| q.sent = at);
+        let pace = match r.delivery {
+            Delivery::Rate(rate) => {
+                Duration::from_secs_f64(at as f64 / rate as f64).saturating_sub(started.elapsed())
             }
+            _ => every,
+        };
+        if !pause(pace, shared) {
+            return;
         }
-        Delivery::StallAfter(n) => {
-            if write_all(conn, &r.body[..n.min(r.body.len())], shared) {
-                stall(shared);
-            }
-        }
-        Delivery::Slow { chunk, every } => {
-            for piece in r.body.chunks(chunk.max(1)) {
-                if !write_all(conn, piece, shared) || !pause(every, shared) {
-                    return;
-                }
-            }
-            conn.finish();
-        }
+    }
+    if then_stall {
+        stall(shared);
+    } else {
+        conn.finish();
     }
 }
