@@ -168,6 +168,24 @@ fn accept_put_stores_only_a_body_with_its_md5() {
         "{bad}"
     );
 
+    // Without verify_md5, any complete body; 100 Continue when asked.
+    let loose = json!({"cmd": "route", "path": "/loose", "replies": [
+        {"kind": "accept_put", "verify_md5": false},
+    ]});
+    assert_eq!(p.cmd(loose), json!({"ok": true}));
+    let any = p.http(
+        "PUT /loose HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n",
+        b"xyz",
+    );
+    assert!(
+        any.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 "),
+        "{any}"
+    );
+    assert_eq!(
+        p.cmd(json!({"cmd": "stored", "path": "/loose"}))["stored"],
+        true
+    );
+
     let stored = p.cmd(json!({"cmd": "stored", "path": "/up/a"}));
     assert_eq!(stored["stored"], true, "{stored}");
     let file = stored["file"].as_str().unwrap();
@@ -181,6 +199,11 @@ fn accept_put_stores_only_a_body_with_its_md5() {
     assert_eq!(put["body_len"], 3);
     assert_eq!(put["body_md5"], "900150983cd24fb0d6963f7d28e17f72");
     assert_eq!(put["body_complete"], true);
+    assert_eq!(put["answered"], 200);
+    assert_eq!(
+        p.cmd(json!({"cmd": "request", "index": 1}))["answered"],
+        400
+    );
     assert!(p.cmd(json!({"cmd": "route", "path": "/x"}))["error"].is_string());
     assert!(p.cmd(json!({"nonsense": 1}))["error"].is_string());
     // EOF on stdin stops it.

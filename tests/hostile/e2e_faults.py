@@ -20,7 +20,6 @@ Run: python3 tests/hostile/e2e_faults.py. Seed: RESMGR_FAULT_SEED.
 import os
 import random
 import resource
-import shutil
 import signal
 import subprocess
 import sys
@@ -36,22 +35,8 @@ SEED = int(os.environ.get("RESMGR_FAULT_SEED", str(int(time.time()))))
 rng = random.Random(SEED)
 
 
-class Env:
-    def __init__(self, work):
-        self.work = work
-        self.broker = H.Mosquitto(work).start()
-        self.platform = H.Platform(self.broker.port).start()
-        self.store = H.Store()
-        self.n = 0
-
-    def device(self):
-        self.n += 1
-        return f"fdev{self.n:03d}"
-
-    def stop(self):
-        self.platform.stop()
-        self.store.stop()
-        self.broker.stop()
+class Env(H.Env):
+    device_prefix = "fdev"
 
 
 def task(name, data, url, kind="get_download_task_rsp"):
@@ -341,30 +326,17 @@ def clock_jump_slow_download(env):
     return f"a {r.elapsed:.1f}s download (5 MiB at 1 MB/s, --timeout 20) while the wall clock jumped {', '.join(jumps)}: exit 0, verified, no spurious timeout"
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="resmgr-hostile-faults-")
-    run = H.Runner("hostile_e2e_faults")
-    print(f"seed {SEED}, {TRIALS} trials per kill test")
-    env = None
-    try:
-        env = Env(work)
-        run.case("disk full during a download", disk_full, env)
-        for t in range(TRIALS):
-            run.case(f"SIGKILL during a download, rerun (trial {t + 1}/{TRIALS})", kill_download, env, t)
-        for t in range(TRIALS):
-            run.case(f"SIGKILL during an upload, rerun (trial {t + 1}/{TRIALS})", kill_upload, env, t)
-        run.case("broker killed and restarted during an upload", broker_restart_during_upload, env)
-        run.case("clock jumps: --timeout fires on monotonic time", clock_jump_timeout, env)
-        run.case("clock jumps: slow download, no spurious timeout", clock_jump_slow_download, env)
-    finally:
-        if env:
-            env.stop()
-        if os.environ.get("RESMGR_HOSTILE_KEEP") == "1":
-            print(f"work directory kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return run.finish()
+def cases(env, run):
+    run.case("disk full during a download", disk_full, env)
+    for t in range(TRIALS):
+        run.case(f"SIGKILL during a download, rerun (trial {t + 1}/{TRIALS})", kill_download, env, t)
+    for t in range(TRIALS):
+        run.case(f"SIGKILL during an upload, rerun (trial {t + 1}/{TRIALS})", kill_upload, env, t)
+    run.case("broker killed and restarted during an upload", broker_restart_during_upload, env)
+    run.case("clock jumps: --timeout fires on monotonic time", clock_jump_timeout, env)
+    run.case("clock jumps: slow download, no spurious timeout", clock_jump_slow_download, env)
 
 
 if __name__ == "__main__":
-    H.main(main)
+    print(f"seed {SEED}, {TRIALS} trials per kill test")
+    H.run_cases("hostile_e2e_faults", Env, cases)

@@ -16,7 +16,6 @@ Prints one line per case and "N passed, M failed"; exit 0/1, 77 = skipped.
 import json
 import re
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -30,18 +29,14 @@ OBJ_MD5 = H.md5_hex(OBJ)
 SENTINEL = b"sentinel: must never change\n"
 
 
-class Env:
-    def __init__(self, work):
-        self.work = work
-        self.broker = H.Mosquitto(work).start()
-        self.platform = H.Platform(self.broker.port).start()
-        self.store = H.Store()
-        self.store.serve("/obj", OBJ)
-        self.n = 0
+class Env(H.Env):
+    """The hostile environment; the store serves OBJ at /obj."""
 
-    def device(self):
-        self.n += 1
-        return f"hdev{self.n:03d}"
+    device_prefix = "hdev"
+
+    def __init__(self, work):
+        super().__init__(work)
+        self.store.serve("/obj", OBJ)
 
     def sandbox(self):
         root = tempfile.mkdtemp(prefix=f"case{self.n:03d}-", dir=self.work)
@@ -50,11 +45,6 @@ class Env:
         with open(os.path.join(root, "outside", "target"), "wb") as f:
             f.write(SENTINEL)
         return root
-
-    def stop(self):
-        self.platform.stop()
-        self.store.stop()
-        self.broker.stop()
 
 
 def rsp(kind="get_download_task_rsp", **fields):
@@ -305,9 +295,9 @@ def cases(env, run):
     run.case("size 0", size_n, 0)
     run.case("size 1", size_n, 1)
 
-    def size_huge(size, route):
+    def size_huge(size, reply):
         path = f"/huge{size}"
-        env.store.routes[path] = route
+        env.store.route(path, reply)
         dev, r, finals, root = download(env, [task_msg(env, size=str(size), url=env.store.url(path))], timeout=12)
         if r.rc != 1:
             raise H.CheckFailed(f"exit {r.rc}: {r.err[-500:]}")
@@ -322,24 +312,11 @@ def cases(env, run):
         only_outside_untouched(root, {k: None for k in t})
         return f"exit 1, report {fmt_report(finals)}, dl/ {sorted(t)} (<1 MiB allocated)"
 
-    def short_200(h, rec):  # 1 KiB with an honest Content-Length
-        h.send_error_body(200, OBJ[:1024])
-
-    def dribble(h, rec):
-        # 1 KiB per request, close-delimited; a Range request gets a 206
-        # whose Content-Range matches the task's absurd size.
-        size = (1 << 64) - 1
-        rng = h.headers.get("Range")
-        if rng:
-            start = int(rng[6:-1])
-            h.send_response(206)
-            h.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
-        else:
-            h.send_response(200)
-        h.send_header("Connection", "close")
-        h.end_headers()
-        h.close_connection = True
-        h.wfile.write(OBJ[:1024])
+    # 1 KiB with an honest Content-Length.
+    short_200 = {"kind": "status", "status": 200, "data": OBJ[:1024]}
+    # 1 KiB per request, close-delimited; a Range request gets a 206 whose
+    # Content-Range matches the task's absurd size.
+    dribble = {"kind": "serve", "data": OBJ[:1024], "claimed_size": (1 << 64) - 1, "close_delimited": True}
 
     run.case("size 2^63 (store sends 1 KiB)", size_huge, 1 << 63, short_200)
     run.case("size 2^64-1 (store dribbles 1 KiB a request)", size_huge, (1 << 64) - 1, dribble)
@@ -619,22 +596,5 @@ def cases(env, run):
     run.case("store never answers", never_answers)
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="resmgr-hostile-input-")
-    run = H.Runner("hostile_e2e_input")
-    env = None
-    try:
-        env = Env(work)
-        cases(env, run)
-    finally:
-        if env:
-            env.stop()
-        if os.environ.get("RESMGR_HOSTILE_KEEP") == "1":
-            print(f"work directory kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return run.finish()
-
-
 if __name__ == "__main__":
-    H.main(main)
+    H.run_cases("hostile_e2e_input", Env, cases)

@@ -24,7 +24,6 @@ import hmac
 import json
 import os
 import shutil
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -59,6 +58,8 @@ class Pki:
             e = dict(os.environ)
             e.pop("LD_PRELOAD", None)
             self.expired = self.leaf("expired", "IP:127.0.0.1,DNS:localhost", days="2", prefix=[ft, "-f", "-10d"])
+        # (certificate, key) files of each kind of certificate (None: none made).
+        self.by_kind = {"good": self.good, "self": self.self_signed, "wronghost": self.wrong_host, "expired": self.expired}
 
     def p(self, n):
         return os.path.join(self.d, n)
@@ -72,41 +73,26 @@ class Pki:
         return pem, key
 
 
-def ctx_for(certkey):
-    c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    c.load_cert_chain(*certkey)
-    return c
-
-
 def task(name, url, data=OBJ):
     return json.dumps({"type": "get_download_task_rsp", "size": len(data), "name": name, "md5sum": H.md5_hex(data), "url": url})
 
 
-class Env:
+class Env(H.Env):
+    """The hostile environment, with a private CA, TLS listeners on the
+    broker for each kind of certificate, and OBJ at the store's /obj."""
+
+    device_prefix = "sdev"
+
     def __init__(self, work):
-        self.work = work
         self.pki = Pki(work)
         self.ports = {k: H.free_port() for k in ["good", "self", "wronghost", "expired"]}
         extra = []
-        certs = {"good": self.pki.good, "self": self.pki.self_signed, "wronghost": self.pki.wrong_host, "expired": self.pki.expired}
         for k, port in self.ports.items():
-            if certs[k] is None:
-                continue
-            extra += [f"listener {port} 127.0.0.1", f"certfile {certs[k][0]}", f"keyfile {certs[k][1]}"]
-        self.broker = H.Mosquitto(work, extra=extra).start()
-        self.platform = H.Platform(self.broker.port).start()
-        self.store = H.Store()
+            certs = self.pki.by_kind[k]
+            if certs is not None:
+                extra += [f"listener {port} 127.0.0.1", f"certfile {certs[0]}", f"keyfile {certs[1]}"]
+        super().__init__(work, extra)
         self.store.serve("/obj", OBJ)
-        self.n = 0
-
-    def device(self):
-        self.n += 1
-        return f"sdev{self.n:03d}"
-
-    def stop(self):
-        self.platform.stop()
-        self.store.stop()
-        self.broker.stop()
 
 
 # -- MQTT TLS ----------------------------------------------------------------
@@ -146,22 +132,31 @@ def assert_no_data(dl):
                 raise H.CheckFailed("bytes were written")
 
 
+def download_through(env, prefix, timeout, url, *stores):
+    """`resmgr-device download` (trusting the test CA) of a task whose URL
+    is `url`, served by `stores`, which it stops. Returns the result, the
+    final reports, how many requests each store got, and the download
+    directory."""
+    dev = env.device()
+    dl = tempfile.mkdtemp(prefix=prefix, dir=env.work)
+    try:
+        env.platform.handler = lambda p, d, m: d == dev and m.get("type") == "get_download_task" and p.send(d, task("fw.bin", url))
+        r = H.run_device(env.broker.port, dev, ["--ca", env.pki.ca, "--timeout", str(timeout), "download", "--dir", dl, "--wait", "10"], limit=60)
+        finals = env.platform.wait_final(dev)
+        counts = [len(s.requests) for s in stores]
+    finally:
+        env.platform.handler = None
+        for s in stores:
+            s.stop()
+    return r, finals, counts, dl
+
+
 def https_store(env, kind):
     if kind == "expired" and env.pki.expired is None:
         return H.skipped("faketime not installed (tests/hostile_tls.rs covers it)")
-    certs = {"good": env.pki.good, "self": env.pki.self_signed, "wronghost": env.pki.wrong_host, "expired": env.pki.expired}
-    store = H.Store(tls_context=ctx_for(certs[kind]))
+    store = H.Store(tls=env.pki.by_kind[kind])
     store.serve("/obj", OBJ)
-    dev = env.device()
-    dl = tempfile.mkdtemp(prefix="https-", dir=env.work)
-    try:
-        env.platform.handler = lambda p, d, m: d == dev and m.get("type") == "get_download_task" and p.send(d, task("fw.bin", store.url("/obj")))
-        r = H.run_device(env.broker.port, dev, ["--ca", env.pki.ca, "--timeout", "30", "download", "--dir", dl, "--wait", "10"], limit=60)
-        finals = env.platform.wait_final(dev)
-        reqs = len(store.requests)
-    finally:
-        env.platform.handler = None
-        store.stop()
+    r, finals, (reqs,), dl = download_through(env, "https-", 30, store.url("/obj"), store)
     if kind == "good":
         if not (r.rc == 0 and reqs == 1):
             raise H.CheckFailed((r.rc, reqs, r.err[-300:]))
@@ -196,23 +191,11 @@ def https_to_plain(env):
 
 
 def redirect(env, src_tls, dst_tls, code):
-    certs_ctx = ctx_for(env.pki.good)
-    src = H.Store(tls_context=certs_ctx if src_tls else None)
-    dst = H.Store(tls_context=ctx_for(env.pki.good) if dst_tls else None)
+    src = H.Store(tls=env.pki.good if src_tls else None)
+    dst = H.Store(tls=env.pki.good if dst_tls else None)
     dst.serve("/obj", OBJ)
     src.status("/obj", code, b"", [("Location", dst.url("/obj"))])
-    dev = env.device()
-    dl = tempfile.mkdtemp(prefix="redirect-", dir=env.work)
-    try:
-        env.platform.handler = lambda p, d, m: d == dev and m.get("type") == "get_download_task" and p.send(d, task("fw.bin", src.url("/obj")))
-        r = H.run_device(env.broker.port, dev, ["--ca", env.pki.ca, "--timeout", "15", "download", "--dir", dl, "--wait", "10"], limit=60)
-        finals = env.platform.wait_final(dev)
-        followed = len(dst.requests)
-        asked = len(src.requests)
-    finally:
-        env.platform.handler = None
-        src.stop()
-        dst.stop()
+    r, finals, (asked, followed), dl = download_through(env, "redirect-", 15, src.url("/obj"), src, dst)
     if r.rc != 1:
         raise H.CheckFailed(f"exit {r.rc}")
     if followed != 0:
@@ -336,31 +319,18 @@ def secrets(env, run):
         se.stop()
 
 
-def main():
-    work = tempfile.mkdtemp(prefix="resmgr-hostile-security-")
-    run = H.Runner("hostile_e2e_security")
-    env = None
-    try:
-        env = Env(work)
-        for kind in ["good", "self", "wronghost", "expired"]:
-            run.case(f"MQTT TLS: {kind} certificate", mqtt_tls, env, kind)
-        for kind in ["good", "self", "wronghost", "expired"]:
-            run.case(f"HTTPS: {kind} certificate", https_store, env, kind)
-        run.case("https URL to a plain-HTTP store: no downgrade", https_to_plain, env)
-        run.case("redirect 302 http -> https", redirect, env, False, True, 302)
-        run.case("redirect 301 https -> http", redirect, env, True, False, 301)
-        run.case("redirect 307 http -> http", redirect, env, False, False, 307)
-        run.case("redirect 308 https -> https", redirect, env, True, True, 308)
-        secrets(env, run)
-    finally:
-        if env:
-            env.stop()
-        if os.environ.get("RESMGR_HOSTILE_KEEP") == "1":
-            print(f"work directory kept: {work}")
-        else:
-            shutil.rmtree(work, ignore_errors=True)
-    return run.finish()
+def cases(env, run):
+    for kind in ["good", "self", "wronghost", "expired"]:
+        run.case(f"MQTT TLS: {kind} certificate", mqtt_tls, env, kind)
+    for kind in ["good", "self", "wronghost", "expired"]:
+        run.case(f"HTTPS: {kind} certificate", https_store, env, kind)
+    run.case("https URL to a plain-HTTP store: no downgrade", https_to_plain, env)
+    run.case("redirect 302 http -> https", redirect, env, False, True, 302)
+    run.case("redirect 301 https -> http", redirect, env, True, False, 301)
+    run.case("redirect 307 http -> http", redirect, env, False, False, 307)
+    run.case("redirect 308 https -> https", redirect, env, True, True, 308)
+    secrets(env, run)
 
 
 if __name__ == "__main__":
-    H.main(main)
+    H.run_cases("hostile_e2e_security", Env, cases)

@@ -9,8 +9,9 @@ It speaks the resource-management protocol but lies. Pieces:
 - Platform: subscribes to `$resource/up/service/+/+`, records every up
   message, and answers through a per-case handler (so a case decides what
   lie to tell, and when).
-- Store: a threaded HTTP/1.1 server on 127.0.0.1 (and ::1 when it can)
-  whose answer to each path is a Python function: serve honestly (with
+- Store: the tests' one fault-injecting HTTP server (tests/support/
+  fault_server.rs, $RESMGR_FAULT_SERVER) on 127.0.0.1 (and ::1 when it
+  can), whose answer to each path is declared: serve honestly (with
   Range), never answer, send gigabytes more than asked, redirect, refuse,
   read an upload slowly... Every request is recorded.
 - Mosquitto: a private broker on a free loopback port, stopped by the test.
@@ -20,7 +21,6 @@ Every wait is bounded; everything started is stopped by the object that
 started it (use `with`, or call stop()).
 """
 
-import base64
 import hashlib
 import json
 import os
@@ -28,14 +28,12 @@ import queue
 import shutil
 import signal
 import socket
-import ssl
 import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEVICE = os.environ.get("RESMGR_DEVICE", os.path.join(ROOT, "build", "resmgr-device"))
@@ -445,207 +443,166 @@ class Platform:
 # ---------------------------------------------------------------------------
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, fmt, *args):
-        pass
-
-    def _dispatch(self):
-        store = self.server.store
-        path = self.path.split("?", 1)[0]
-        record = {"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "time": time.monotonic()}
-        with store.lock:
-            store.requests.append(record)
-        route = store.routes.get(path) or store.routes.get("*")
-        if route is None:
-            self.send_error_body(404, "<Error><Code>NoSuchKey</Code></Error>")
-            return
-        try:
-            route(self, record)
-        except (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, socket.timeout, ssl.SSLError, OSError) as e:
-            record["aborted"] = repr(e)
-
-    do_GET = do_PUT = do_HEAD = do_POST = _dispatch
-
-    def send_error_body(self, status, body=b"", headers=()):
-        if isinstance(body, str):
-            body = body.encode()
-        self.send_response(status)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
-        self.end_headers()
-        self.wfile.write(body)
-        self.close_connection = True
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def handle_error(self, request, client_address):
-        pass  # hostile clients are expected; the record says what happened
-
-
-class _Server6(_Server):
-    address_family = socket.AF_INET6
-
-
 class Store:
-    """routes: path -> fn(handler, record). `url(path)` names it."""
+    """The object store: tests/support/fault_server.rs (`$RESMGR_FAULT_SERVER`,
+    the fault-injecting server the Rust and C tests use too) on 127.0.0.1
+    (and [::1] when it can), driven through its JSON-lines commands. Each
+    behaviour below routes a path to declarative replies (see that file for
+    every kind and option); `route` takes such replies directly. Every
+    request is recorded. `url(path)` names a path."""
 
-    def __init__(self, tls_context=None, ipv6=True):
-        self.routes = {}
-        self.requests = []
+    def __init__(self, tls=None, ipv6=True):
+        """tls: (certificate PEM file, key PEM file) to serve HTTPS."""
+        exe = os.environ.get("RESMGR_FAULT_SERVER")
+        if not exe or not os.access(exe, os.X_OK):
+            raise Skip(f"RESMGR_FAULT_SERVER={exe!r} is not a program (run through ctest, or build it with `cargo build --example fault-server`)")
+        self.dir = tempfile.mkdtemp(prefix="resmgr-hostile-store-")
+        self.files = 0
         self.lock = threading.Lock()
-        self.stopping = threading.Event()
-        self.servers = []
-        srv = _Server(("127.0.0.1", 0), _Handler)
-        if tls_context is not None:
-            srv.socket = tls_context.wrap_socket(srv.socket, server_side=True)
-        srv.store = self
-        self.servers.append(srv)
-        self.port = srv.server_address[1]
-        self.scheme = "https" if tls_context else "http"
-        self.ipv6 = False
-        if ipv6 and tls_context is None:
-            try:
-                s6 = _Server6(("::1", self.port), _Handler)
-                s6.store = self
-                self.servers.append(s6)
-                self.ipv6 = True
-            except OSError:
-                pass
-        self.threads = [threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True) for s in self.servers]
-        for t in self.threads:
-            t.start()
+        args = [exe, "--store", self.dir]
+        if tls:
+            args += ["--tls", *tls]
+        elif ipv6:
+            args.append("--ipv6")
+        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        hello = self._line()
+        self.port, self.ipv6 = hello["port"], hello["ipv6"]
+        self.scheme = "https" if tls else "http"
+        self.objects = _Stored(self)
+
+    def _line(self):
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"fault-server ended (exit {self.proc.poll()})")
+        return json.loads(line)
+
+    def cmd(self, **command):
+        """Sends one command, returns its answer; an error answer raises."""
+        with self.lock:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+            answer = self._line()
+        if "error" in answer:
+            raise AssertionError(f"fault-server: {command['cmd']}: {answer['error']}")
+        return answer
 
     def url(self, path, host="127.0.0.1", query="?expires=1&signature=abc"):
         return f"{self.scheme}://{host}:{self.port}{path}{query}"
 
+    @property
+    def requests(self):
+        """Every request so far, in order of arrival: the server's record
+        plus "range" (the offset of a `Range: bytes=N-`), "received" (body
+        bytes read) and "content_md5"."""
+        out = []
+        for r in self.cmd(cmd="requests")["requests"]:
+            rng = r["headers"].get("range", "")
+            if rng.startswith("bytes=") and rng.endswith("-"):
+                r["range"] = int(rng[6:-1])
+            r["received"] = r["body_len"]
+            r["content_md5"] = r["headers"].get("content-md5")
+            out.append(r)
+        return out
+
     def of(self, path=None, method=None):
-        with self.lock:
-            return [r for r in self.requests if (path is None or r["path"].split("?")[0] == path) and (method is None or r["method"] == method)]
+        return [r for r in self.requests if (path is None or r["path"] == path) and (method is None or r["method"] == method)]
 
     def stop(self):
-        self.stopping.set()
-        for s in self.servers:
-            s.shutdown()
-            s.server_close()
-        for t in self.threads:
-            t.join(5)
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.close()
+                self.proc.wait(10)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def route(self, path, *replies):
+        """Answers requests for `path` with `replies` in turn (the last one
+        repeats). A reply's "data" (bytes) is its body."""
+        out = []
+        for reply in replies:
+            reply = dict(reply)
+            data = reply.pop("data", None)
+            if data is not None:
+                self.files += 1
+                reply["file"] = os.path.join(self.dir, f"body{self.files}")
+                with open(reply["file"], "wb") as f:
+                    f.write(data)
+            out.append(reply)
+        self.cmd(cmd="route", path=path, replies=out)
 
     # -- behaviours --
     def serve(self, path, data, rate=None, declared=None):
         """Honest GET with Range (206 + Content-Range); `rate` bytes/s."""
-
-        def route(h, rec):
-            start = 0
-            rng = h.headers.get("Range")
-            if rng and rng.startswith("bytes=") and rng.endswith("-"):
-                start = int(rng[6:-1])
-                rec["range"] = start
-            if start >= len(data) and len(data) > 0:
-                h.send_error_body(416, b"", [("Content-Range", f"bytes */{len(data)}")])
-                return
-            body = data[start:]
-            h.send_response(206 if start else 200)
-            if start:
-                h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-            h.send_header("Content-Length", str(declared if declared is not None else len(body)))
-            h.send_header("Connection", "close")
-            h.end_headers()
-            h.close_connection = True
-            self._write(h, rec, body, rate)
-
-        self.routes[path] = route
-
-    def _write(self, h, rec, body, rate):
-        sent = 0
-        chunk = 16384 if rate else 262144
-        t0 = time.monotonic()
-        while sent < len(body):
-            if self.stopping.is_set():
-                return
-            piece = body[sent : sent + chunk]
-            h.wfile.write(piece)
-            sent += len(piece)
-            rec["sent"] = sent
-            if rate:
-                ahead = sent / rate - (time.monotonic() - t0)
-                if ahead > 0:
-                    time.sleep(ahead)
+        self.route(path, _options({"kind": "serve", "data": data}, rate=rate, declared_length=declared))
 
     def never_answer(self, path):
         """Reads the request, then says nothing until the store stops."""
-
-        def route(h, rec):
-            while not self.stopping.wait(0.1):
-                pass
-            h.close_connection = True
-
-        self.routes[path] = route
+        self.route(path, {"kind": "stall"})
 
     def endless(self, path, declared=None, status=200, headers=(), cap=8 << 30):
         """`status` and then bytes without end (up to `cap`), close-delimited
         unless `declared` gives a Content-Length."""
-
-        def route(h, rec):
-            h.send_response(status)
-            for k, v in headers:
-                h.send_header(k, v)
-            if declared is not None:
-                h.send_header("Content-Length", str(declared))
-            h.send_header("Connection", "close")
-            h.end_headers()
-            h.close_connection = True
-            block = os.urandom(65536)
-            sent = 0
-            while sent < cap and not self.stopping.is_set():
-                h.wfile.write(block)
-                sent += len(block)
-                rec["sent"] = sent
-
-        self.routes[path] = route
+        self.route(path, _options({"kind": "endless", "status": status, "cap": cap, "headers": [list(h) for h in headers]}, declared_length=declared))
 
     def status(self, path, code, body=b"", headers=()):
-        self.routes[path] = lambda h, rec: h.send_error_body(code, body, headers)
+        data = body.encode() if isinstance(body, str) else body
+        self.route(path, {"kind": "status", "status": code, "data": data, "headers": [list(h) for h in headers]})
 
     def accept_put(self, path, rate=None):
         """Stores a PUT only when it is complete and its Content-MD5 matches
         (as object stores do); `rate` limits how fast the body is read."""
-        self.objects = getattr(self, "objects", {})
+        self.route(path, _options({"kind": "accept_put"}, read_rate=rate))
 
-        def route(h, rec):
-            n = int(h.headers.get("Content-Length", "-1"))
-            rec["content_md5"] = h.headers.get("Content-MD5")
-            got = bytearray()
-            t0 = time.monotonic()
-            while len(got) < n:
-                piece = h.rfile.read(min(16384, n - len(got)))
-                if not piece:
-                    break
-                got += piece
-                rec["received"] = len(got)
-                if rate:
-                    ahead = len(got) / rate - (time.monotonic() - t0)
-                    if ahead > 0:
-                        time.sleep(ahead)
-            rec["complete"] = len(got) == n
-            if len(got) != n:
-                return  # client gone: nothing stored
-            want = rec["content_md5"]
-            have = base64.b64encode(hashlib.md5(got).digest()).decode()
-            if want != have:
-                h.send_error_body(400, "<Error><Code>BadDigest</Code></Error>")
-                return
-            with self.lock:
-                self.objects[path] = bytes(got)
-            h.send_error_body(200, b"", [("ETag", '"%s"' % md5_hex(got))])
 
-        self.routes[path] = route
+def _options(reply, **options):
+    """`reply` with the options that are not None."""
+    return {**reply, **{k: v for k, v in options.items() if v is not None}}
+
+
+class _Stored:
+    """`store.objects.get(path)`: the bytes an accept_put stored, or None."""
+
+    def __init__(self, store):
+        self.store = store
+
+    def get(self, path):
+        stored = self.store.cmd(cmd="stored", path=path)
+        if not stored["stored"]:
+            return None
+        with open(stored["file"], "rb") as f:
+            return f.read()
+
+
+class Env:
+    """What the cases of a hostile test run against, in the work directory
+    `work`: a private broker (`extra`: more mosquitto.conf lines), the
+    lying platform on it, and a store. device() names a fresh device."""
+
+    device_prefix = "dev"
+
+    def __init__(self, work, extra=()):
+        self.work = work
+        self.n = 0
+        self.store = Store()
+        self.broker = self.platform = None
+        try:
+            self.broker = Mosquitto(work, extra=extra).start()
+            self.platform = Platform(self.broker.port).start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def device(self):
+        self.n += 1
+        return f"{self.device_prefix}{self.n:03d}"
+
+    def stop(self):
+        for part in (self.platform, self.store, self.broker):
+            if part is not None:
+                part.stop()
 
 
 # ---------------------------------------------------------------------------
@@ -791,6 +748,31 @@ class Runner:
         if self.failed:
             print("failed: " + ", ".join(self.failed))
         return 0 if not self.failed else 1
+
+
+def run_cases(title, make_env, cases):
+    """The main() of a hostile test: a fresh work directory (kept with
+    RESMGR_HOSTILE_KEEP=1), env = make_env(work), cases(env, run) with a
+    Runner named `title`, env.stop(); exits with the Runner's verdict
+    (Skip: 77, or 1 under CI=true)."""
+
+    def body():
+        work = tempfile.mkdtemp(prefix=f"resmgr-{title}-")
+        run = Runner(title)
+        env = None
+        try:
+            env = make_env(work)
+            cases(env, run)
+        finally:
+            if env:
+                env.stop()
+            if os.environ.get("RESMGR_HOSTILE_KEEP") == "1":
+                print(f"work directory kept: {work}")
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+        return run.finish()
+
+    main(body)
 
 
 def main(body):

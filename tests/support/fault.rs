@@ -5,6 +5,9 @@
 //! kept up to date (the length and MD5 of the body received, the body
 //! bytes sent back) so tests can check what the engine sent.
 //!
+//! A request that says `Expect: 100-continue` gets `100 Continue` before
+//! its body is read.
+//!
 //! Each connection runs on its own thread with short socket timeouts and
 //! polls a stop flag, so dropping the server ends stalled connections too
 //! and joins every thread. The same server runs as a program for the C and
@@ -46,6 +49,8 @@ pub struct Request {
     pub body_complete: bool,
     /// Response body bytes written so far.
     pub sent: u64,
+    /// The status of the answer once its head was sent (0: none yet).
+    pub answered: u16,
 }
 
 impl Request {
@@ -707,6 +712,7 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
         body_md5: Md5Hasher::new().finish(),
         body_complete: false,
         sent: 0,
+        answered: 0,
     };
     let announced = request
         .header("content-length")
@@ -742,6 +748,12 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
         Some(Err(_)) => return,
         None => None,
     };
+    let expects_continue = request
+        .header("expect")
+        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
+    if expects_continue && !write_all(conn, b"HTTP/1.1 100 Continue\r\n\r\n", shared) {
+        return;
+    }
     let mut body = BodyReader {
         conn,
         shared,
@@ -867,6 +879,7 @@ fn send(conn: &mut dyn Conn, r: &Response, index: usize, shared: &Shared) {
             return;
         }
     }
+    shared.record(index, |q| q.answered = r.status);
     let noise = match r.generated {
         Some(_) => noise(index as u64 ^ 0x9e37_79b9_7f4a_7c15, 64 * 1024),
         None => Vec::new(),

@@ -15,7 +15,9 @@
 //! `{"port":N,"ipv6":true|false}`. Then it reads commands on stdin, one
 //! JSON object a line, and answers each with exactly one JSON line on
 //! stdout. At EOF on stdin, or `{"cmd":"quit"}`, it stops every connection
-//! and exits 0. A bad command is answered `{"error":"text"}`. Bodies that
+//! and exits 0. A bad command is answered `{"error":"text"}`. Bad arguments
+//! or unreadable PEM files: a message on stderr and exit 2, before the
+//! first line. Bodies that
 //! `accept_put` stores go to files under `--store DIR` (default: a fresh
 //! directory under the system's temporary directory, removed at exit).
 //!
@@ -33,7 +35,9 @@
 //!   "body_len":N,"body_md5":"hex32","body_complete":true,"sent":N}`.
 //!   Header names are lowercased, repeated ones joined with ", ";
 //!   `body_len` and `sent` (response body bytes written) grow while the
-//!   request is under way; `body_md5` is final once `body_complete`.
+//!   request is under way; `body_md5` is final once `body_complete`;
+//!   `"answered":N` is the status sent (0 while none was). A request is
+//!   recorded as soon as its head arrives.
 //! - `{"cmd":"request","index":i}` -> REQ, or an error: one at a time.
 //! - `{"cmd":"count"}` -> `{"count":N}`.
 //! - `{"cmd":"stored","path":"/p"}` -> `{"stored":true,"file":"DIR/..."}`
@@ -59,6 +63,8 @@
 //!   (see `stored`) and answers 200 with an `ETag` of its hex MD5 in quotes;
 //!   complete with another MD5 (or none): 400 with
 //!   `<Error><Code>BadDigest</Code></Error>`; incomplete: no answer.
+//!   `"verify_md5":false`: stores and answers 200 whatever the MD5.
+//!   Stored bodies are files `DIR/<request index>.body`.
 //! - `{"kind":"endless","status":200,"cap":N}`: the status, then
 //!   pseudo-random bytes without end (up to `cap`, default 8 GiB),
 //!   close-delimited unless `"declared_length"` is given; generated while
@@ -73,6 +79,9 @@
 //! stops), `"slow":[CHUNK,MS]` (the body in CHUNK-byte pieces every MS ms),
 //! `"rate":BYTES_PER_S`, `"slow_head":[CHUNK,MS]`, `"declared_length":N`,
 //! `"close_delimited":true`.
+//!
+//! A request with `Expect: 100-continue` gets `100 Continue` before its
+//! body is read (not with `answer_after`).
 //!
 //! Options of any reply (how the request is read): `"answer_after":N`
 //! (answer once the head and N body bytes arrived, never read the rest),
@@ -106,7 +115,9 @@ enum Kind {
         status: u16,
         body: Vec<u8>,
     },
-    AcceptPut,
+    AcceptPut {
+        verify_md5: bool,
+    },
     Endless {
         status: u16,
         cap: u64,
@@ -256,7 +267,9 @@ fn parse_reply(v: &Value) -> Result<Spec, String> {
             status: status_field(o, None)?.ok_or("status needs a \"status\"")?,
             body: body_field(o)?.unwrap_or_default(),
         },
-        "accept_put" => Kind::AcceptPut,
+        "accept_put" => Kind::AcceptPut {
+            verify_md5: o.get("verify_md5") != Some(&Value::Bool(false)),
+        },
         "endless" => Kind::Endless {
             status: status_field(o, Some(200))?.unwrap_or(200),
             cap: u64_field(o, "cap")?.unwrap_or(8 << 30),
@@ -330,7 +343,7 @@ impl State {
             Some(spec) => ReadPlan {
                 answer_after: spec.answer_after,
                 read_rate: spec.read_rate,
-                save_to: matches!(spec.kind, Kind::AcceptPut)
+                save_to: matches!(spec.kind, Kind::AcceptPut { .. })
                     .then(|| self.store_dir.join(format!("{}.body", request.index))),
             },
         };
@@ -347,7 +360,7 @@ impl State {
         let response = match spec.kind {
             Kind::Stall => return Reply::StallBeforeResponse,
             Kind::Hangup => return Reply::Hangup,
-            Kind::AcceptPut => return self.accept_put(request),
+            Kind::AcceptPut { verify_md5 } => return self.accept_put(request, verify_md5),
             Kind::Status { status, body } => Response::new(status, body),
             Kind::Endless { status, cap } => Response::new(status, Vec::new()).generated(cap),
             Kind::Serve {
@@ -379,10 +392,12 @@ impl State {
         spec.shape.apply(response).into()
     }
 
-    /// Stores a complete body whose MD5 matches its `Content-MD5`.
-    fn accept_put(&self, request: &Request) -> Reply {
+    /// Stores a complete body whose MD5 matches its `Content-MD5` (any
+    /// body without `verify_md5`).
+    fn accept_put(&self, request: &Request, verify_md5: bool) -> Reply {
         let file = self.store_dir.join(format!("{}.body", request.index));
-        if request.header("content-md5") != Some(request.body_md5.to_base64().as_str()) {
+        let md5 = request.body_md5.to_base64();
+        if verify_md5 && request.header("content-md5") != Some(md5.as_str()) {
             let _ = std::fs::remove_file(&file);
             return Reply::status(400, "<Error><Code>BadDigest</Code></Error>");
         }
@@ -418,6 +433,7 @@ fn request_json(r: &Request) -> Value {
         "body_md5": r.body_md5.to_hex(),
         "body_complete": r.body_complete,
         "sent": r.sent,
+        "answered": r.answered,
     })
 }
 
