@@ -564,26 +564,29 @@ static inline const char *fmt_msg(char *buf, size_t cap, const char *fmt, ...)
     return buf;
 }
 
+/* A down message of `type` carrying a whole task. */
+static inline resmgr_status feed_task(const resmgr_client *c, const char *type, const char *name,
+                                      uint64_t size, const char *md5, const char *url)
+{
+    char buf[8192];
+    return feed(c, fmt_msg(buf, sizeof buf,
+                           "{\"type\":\"%s\",\"size\":%" PRIu64
+                           ",\"name\":\"%s\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
+                           type, size, name, md5, url));
+}
+
 /* A download task pushed by the platform (`download`). */
 static inline resmgr_status push_download(const resmgr_client *c, const char *name,
                                           uint64_t size, const char *md5, const char *url)
 {
-    char buf[8192];
-    return feed(c, fmt_msg(buf, sizeof buf,
-                           "{\"type\":\"download\",\"size\":%" PRIu64
-                           ",\"name\":\"%s\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
-                           size, name, md5, url));
+    return feed_task(c, "download", name, size, md5, url);
 }
 
 /* The platform's answer to create_upload_task carrying a URL. */
 static inline resmgr_status upload_url_rsp(const resmgr_client *c, const char *name,
                                            uint64_t size, const char *md5, const char *url)
 {
-    char buf[8192];
-    return feed(c, fmt_msg(buf, sizeof buf,
-                           "{\"type\":\"create_upload_task_rsp\",\"size\":%" PRIu64
-                           ",\"name\":\"%s\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
-                           size, name, md5, url));
+    return feed_task(c, "create_upload_task_rsp", name, size, md5, url);
 }
 
 /* A string of `n` copies of `c` (malloc'd; free it). */
