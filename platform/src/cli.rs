@@ -357,12 +357,14 @@ fn read_info(data: &Path) -> Result<PlatformInfo, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", path.display()))
 }
 
-/// One POST to the running serve's admin endpoint; its status and JSON.
+/// One POST to the running serve's admin endpoint: its JSON answer when
+/// the status is 200, else "`what` failed: <the platform's reason>".
 fn admin_post(
     data: &Path,
     route: &str,
+    what: &str,
     body: &impl serde::Serialize,
-) -> Result<(u16, serde_json::Value), String> {
+) -> Result<serde_json::Value, String> {
     let info = read_info(data)?;
     let url = format!("{}{route}", info.admin_url);
     let parsed = url::Url::parse(&url).map_err(|e| format!("admin_url {url:?}: {e}"))?;
@@ -400,7 +402,12 @@ fn admin_post(
         .limit(1 << 20)
         .read_to_string()
         .map_err(|e| format!("no answer from the platform: {e}"))?;
-    Ok((status, serde_json::from_str(&text).unwrap_or_default()))
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if status != 200 {
+        let why = reply["error"].as_str().unwrap_or("no reason given");
+        return Err(format!("{what} failed: {why}"));
+    }
+    Ok(reply)
 }
 
 fn check_ids(t: &Target) -> Result<(), Failure> {
@@ -428,9 +435,10 @@ fn cmd_push(a: PushArgs) -> Result<(), Failure> {
             .to_string(),
     };
     util::validate_name(&name).map_err(|e| Failure::Usage(format!("invalid --name: {e}")))?;
-    let (status, reply) = admin_post(
+    let reply = admin_post(
         &a.data.data,
         "/push",
+        "push",
         &PushRequest {
             product: a.to.product.clone(),
             device: a.to.device.clone(),
@@ -438,10 +446,6 @@ fn cmd_push(a: PushArgs) -> Result<(), Failure> {
             name: name.clone(),
         },
     )?;
-    if status != 200 {
-        let why = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("push failed: {why}").into());
-    }
     println!(
         "pushed {name:?} ({} bytes, md5 {}) to {}/{}",
         reply["size"],
@@ -639,19 +643,16 @@ fn cmd_task_list(a: &HistoryArgs) -> Result<(), Failure> {
 
 fn cmd_task_cancel(a: &CancelArgs) -> Result<(), Failure> {
     check_ids(&a.of)?;
-    let (status, reply) = admin_post(
+    admin_post(
         &a.data.data,
         "/task/cancel",
+        "cancel",
         &CancelRequest {
             product: a.of.product.clone(),
             device: a.of.device.clone(),
             name: a.name.clone(),
         },
     )?;
-    if status != 200 {
-        let why = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("cancel failed: {why}").into());
-    }
     println!(
         "cancelled {:?} for {}/{}",
         a.name, a.of.product, a.of.device

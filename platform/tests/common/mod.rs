@@ -199,6 +199,22 @@ pub fn cli(args: &[&str]) -> Output {
 }
 
 /// The tests exercise a real mosquitto: its absence is a failure, not a skip.
+/// Runs the CLI's `command` (such as `["push"]`) for one device:
+/// `command --data DATA --product PRODUCT --device DEVICE extra...`.
+pub fn device_cli(
+    command: &[&str],
+    data: &Path,
+    product: &str,
+    device: &str,
+    extra: &[&str],
+) -> Output {
+    let data = data.display().to_string();
+    let mut args = command.to_vec();
+    args.extend(["--data", &data, "--product", product, "--device", device]);
+    args.extend(extra);
+    cli(&args)
+}
+
 pub fn require_mosquitto() {
     let found = std::env::var_os("RESMGR_MOSQUITTO").is_some()
         || [
@@ -294,17 +310,7 @@ impl Serve {
 
     /// Registers `product`/`device` (`device add`) and returns its secret.
     pub fn register(&self, product: &str, device: &str) -> String {
-        let data = self.data.display().to_string();
-        let out = cli(&[
-            "device",
-            "add",
-            "--data",
-            &data,
-            "--product",
-            product,
-            "--device",
-            device,
-        ]);
+        let out = device_cli(&["device", "add"], &self.data, product, device, &[]);
         assert!(
             out.status.success(),
             "device add: {}",
