@@ -12,7 +12,7 @@ use crate::admin::{CancelRequest, PushRequest};
 use crate::devices::{self, Registry};
 use crate::s3::S3Options;
 use crate::serve::{self, PlatformInfo, ServeOptions};
-use crate::state::{self, UploadStatus};
+use crate::state::{self, Resource, UploadStatus};
 use crate::store::MAX_URL_TTL;
 use crate::util;
 
@@ -490,21 +490,29 @@ fn upload_status(s: UploadStatus) -> &'static str {
     }
 }
 
+/// The columns `list` and `task list` begin with: PRODUCT DEVICE NAME SIZE MD5.
+fn resource_cells(r: &Resource) -> Vec<String> {
+    vec![
+        r.product.clone(),
+        r.device.clone(),
+        r.name.clone(),
+        r.size.to_string(),
+        r.md5sum.clone(),
+    ]
+}
+
 fn cmd_list(data: &Path) -> Result<(), Failure> {
     let snap = state::read_snapshot(data).map_err(|e| e.to_string())?;
     let rows: Vec<Vec<String>> = snap
         .uploads
         .iter()
         .map(|t| {
-            vec![
-                t.product.clone(),
-                t.device.clone(),
-                t.name.clone(),
-                t.size.to_string(),
-                t.md5sum.clone(),
+            let mut row = resource_cells(&t.resource);
+            row.extend([
                 upload_status(t.status).to_string(),
                 t.detail.clone().unwrap_or_default(),
-            ]
+            ]);
+            row
         })
         .collect();
     print_table(
@@ -617,19 +625,16 @@ fn cmd_task_list(a: &HistoryArgs) -> Result<(), Failure> {
         .map(|t| (t, t.outcome.map_or("done", |o| o.as_str())));
     let rows: Vec<Vec<String>> = pending
         .chain(finished)
-        .filter(|(t, _)| a.product.as_deref().is_none_or(|p| p == t.product))
-        .filter(|(t, _)| a.device.as_deref().is_none_or(|d| d == t.device))
+        .filter(|(t, _)| a.product.as_deref().is_none_or(|p| p == t.resource.product))
+        .filter(|(t, _)| a.device.as_deref().is_none_or(|d| d == t.resource.device))
         .map(|(t, status)| {
-            vec![
-                t.product.clone(),
-                t.device.clone(),
-                t.name.clone(),
-                t.size.to_string(),
-                t.md5sum.clone(),
+            let mut row = resource_cells(&t.resource);
+            row.extend([
                 status.to_string(),
                 t.failures.to_string(),
-                util::fmt_utc_ms(t.created_ms),
-            ]
+                util::fmt_utc_ms(t.resource.created_ms),
+            ]);
+            row
         })
         .collect();
     print_table(
