@@ -619,7 +619,7 @@ fn after_done_the_rsp_comes_before_the_verdict() {
 
 #[test]
 fn the_store_log_does_not_claim_a_transfer_the_client_cut() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
@@ -634,10 +634,7 @@ fn the_store_log_does_not_claim_a_transfer_the_client_cut() {
         .success());
     let url = dev.expect("download")["url"].as_str().unwrap().to_string();
 
-    let (addr, target) = split_url(&url);
-    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut s = send_head(&url, "GET", &[]);
     let mut first = [0u8; 4096];
     assert!(s.read(&mut first).unwrap() > 0);
     // Time for the server to write the rest (it fits in the buffers); the
