@@ -16,12 +16,7 @@
 # To add a demo: write demo_<name>() below and append <name> to `demos`.
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-
-jobs=${RESMGR_JOBS:-2}
-build_dir=${RESMGR_BUILD_DIR:-build}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 demos=(platform inprocess)
 
 section() {

@@ -7,15 +7,13 @@
 #        scripts/gen-header.sh --check    only check it is up to date
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 if [ "${1:-}" = "--check" ]; then
   exec bash tests/check_header.sh
 fi
 
 pinned=$(sed -n 's/^CBINDGEN_VERSION=//p' scripts/setup.sh)
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 if [ "$(cbindgen --version 2>/dev/null || true)" != "cbindgen $pinned" ]; then
   bash scripts/setup.sh
 fi

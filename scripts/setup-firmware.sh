@@ -4,22 +4,16 @@
 # two Rust targets the core is built for. Idempotent; called by run.sh, so
 # the demo and the other tests never install any of it.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 apt_packages=()
-have() { command -v "$1" >/dev/null 2>&1; }
 have arm-none-eabi-gcc || apt_packages+=(gcc-arm-none-eabi)
 # newlib's headers and libc/libm for arm-none-eabi (with nano and
 # semihosting variants).
 [ -f /usr/lib/arm-none-eabi/include/stdlib.h ] || apt_packages+=(libnewlib-arm-none-eabi)
 have qemu-system-arm || apt_packages+=(qemu-system-arm)
-if [ ${#apt_packages[@]} -gt 0 ]; then
-  echo "setup-firmware: installing ${apt_packages[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
-fi
+apt_install setup-firmware "${apt_packages[@]}"
 
-export PATH="$HOME/.cargo/bin:$PATH"
 installed=$(rustup target list --installed)
 for target in thumbv7em-none-eabihf thumbv7m-none-eabi; do
   if ! grep -qx "$target" <<<"$installed"; then

@@ -13,6 +13,7 @@
 # Idempotent: each tool is installed only when it is missing or at the wrong
 # version, so running it before every build costs a few milliseconds.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 what=${1:-test}
 case "$what" in
@@ -33,7 +34,6 @@ S3S_FS_VERSION=0.14.1
 CARGO_FUZZ_VERSION=0.13.2
 
 apt_packages=()
-have() { command -v "$1" >/dev/null 2>&1; }
 have cmake || apt_packages+=(cmake)
 have gcc || apt_packages+=(gcc)
 have make || apt_packages+=(make)
@@ -77,14 +77,8 @@ if [ "$what" = test ]; then
   fi
 fi
 
-if [ ${#apt_packages[@]} -gt 0 ]; then
-  echo "setup: installing ${apt_packages[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${apt_packages[@]}" >/dev/null
-fi
+apt_install setup "${apt_packages[@]}"
 
-export PATH="$HOME/.cargo/bin:$PATH"
 if ! have cargo; then
   echo "setup: cargo not found; install Rust first (https://rustup.rs)" >&2
   exit 1

@@ -22,12 +22,7 @@
 # RESMGR_SANITIZE_BUILD_DIR (default build-sanitize).
 set -euo pipefail
 
-root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-cd "$root"
-export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
-
-jobs=${RESMGR_JOBS:-2}
-build_dir=${RESMGR_BUILD_DIR:-build}
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 # Respect the committed Cargo.lock exactly, as the CMake build does.
 locked=()
 [ -f Cargo.lock ] && locked=(--locked)

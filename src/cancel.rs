@@ -73,14 +73,20 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::Arc;
 
-    #[test]
-    fn cancel_runs_the_hook_once() {
-        let t = CancelToken::new();
+    /// Sets a hook on `t` that counts its runs.
+    fn count_runs(t: &CancelToken) -> Arc<AtomicUsize> {
         let runs = Arc::new(AtomicUsize::new(0));
         let r = runs.clone();
         t.set_interrupt(move || {
             r.fetch_add(1, Ordering::SeqCst);
         });
+        runs
+    }
+
+    #[test]
+    fn cancel_runs_the_hook_once() {
+        let t = CancelToken::new();
+        let runs = count_runs(&t);
         assert!(!t.is_cancelled());
         t.cancel();
         t.cancel();
@@ -92,22 +98,14 @@ mod tests {
     fn a_hook_set_after_cancel_runs_at_once() {
         let t = CancelToken::new();
         t.cancel();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let r = runs.clone();
-        t.set_interrupt(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-        });
+        let runs = count_runs(&t);
         assert_eq!(runs.load(Ordering::SeqCst), 1);
     }
 
     #[test]
     fn a_cleared_hook_does_not_run() {
         let t = CancelToken::new();
-        let runs = Arc::new(AtomicUsize::new(0));
-        let r = runs.clone();
-        t.set_interrupt(move || {
-            r.fetch_add(1, Ordering::SeqCst);
-        });
+        let runs = count_runs(&t);
         t.clear_interrupt();
         t.cancel();
         assert_eq!(runs.load(Ordering::SeqCst), 0);

@@ -103,6 +103,14 @@ mod tests {
         assert_eq!(percent(0, 0), 100);
     }
 
+    /// At most one report per `secs` seconds, and only for `step` percent.
+    fn policy(secs: u64, step: u8) -> ProgressPolicy {
+        ProgressPolicy {
+            min_interval: Duration::from_secs(secs),
+            min_step: step,
+        }
+    }
+
     #[test]
     fn first_report_always_goes_out() {
         let mut t = Throttle::default();
@@ -112,12 +120,7 @@ mod tests {
 
     #[test]
     fn same_percent_is_never_sent_twice() {
-        let p = ProgressPolicy {
-            min_interval: Duration::ZERO,
-            min_step: 1,
-        };
-        let mut t = Throttle::default();
-        let t0 = T0;
+        let (p, mut t, t0) = (policy(0, 1), Throttle::default(), T0);
         assert!(t.admit(5, t0, &p));
         assert!(!t.admit(5, t0 + 10 * SEC, &p));
         assert!(t.admit(100, t0, &p));
@@ -126,12 +129,7 @@ mod tests {
 
     #[test]
     fn reports_wait_for_both_the_interval_and_the_step() {
-        let p = ProgressPolicy {
-            min_interval: Duration::from_secs(1),
-            min_step: 10,
-        };
-        let mut t = Throttle::default();
-        let t0 = T0;
+        let (p, mut t, t0) = (policy(1, 10), Throttle::default(), T0);
         assert!(t.admit(0, t0, &p));
         assert!(!t.admit(50, t0 + SEC / 2, &p), "too soon");
         assert!(!t.admit(9, t0 + 2 * SEC, &p), "too small a step");
@@ -144,12 +142,7 @@ mod tests {
 
     #[test]
     fn hundred_percent_goes_out_at_once() {
-        let p = ProgressPolicy {
-            min_interval: Duration::from_secs(60),
-            min_step: 50,
-        };
-        let mut t = Throttle::default();
-        let t0 = T0;
+        let (p, mut t, t0) = (policy(60, 50), Throttle::default(), T0);
         assert!(t.admit(99, t0, &p));
         assert!(t.admit(100, t0, &p));
     }

@@ -191,6 +191,24 @@ fn device_name(i: usize) -> String {
     format!("dev{i:04}")
 }
 
+/// Counts one device's transfer: a success in `ok`, a failure in `errors`
+/// as "<what>: <message>".
+fn count(
+    r: resmgr::Result<()>,
+    ok: &AtomicU64,
+    errors: &Mutex<Vec<String>>,
+    what: impl FnOnce() -> String,
+) {
+    match r {
+        Ok(()) => {
+            ok.fetch_add(1, Ordering::Relaxed);
+        }
+        Err(e) => errors
+            .lock()
+            .unwrap()
+            .push(format!("{}: {}", what(), e.message())),
+    }
+}
 /// `fleet --port P --devices N --files DIR --platform-pid PID
 /// [--broker-pid PID]`: runs the fleet, prints one JSON line.
 pub fn main(args: &[String]) -> Result<(), String> {
@@ -278,15 +296,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                         .map_err(|e| resmgr::Error::new(resmgr::ErrorKind::Io, e.to_string()))?;
                     upload(client, &name, &mut f, config, None)
                 })();
-                match r {
-                    Ok(()) => {
-                        uploads_ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => errors
-                        .lock()
-                        .unwrap()
-                        .push(format!("upload {i}: {}", e.message())),
-                }
+                count(r, uploads_ok, errors, || format!("upload {i}"));
             });
             scope.spawn(move || {
                 let dir = files.join(format!("dl-{i}"));
@@ -304,15 +314,7 @@ pub fn main(args: &[String]) -> Result<(), String> {
                     // The bytes are compared with the pushed file after
                     // the timed phase, so the check costs the devices nothing.
                 })();
-                match r {
-                    Ok(()) => {
-                        downloads_ok.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Err(e) => errors
-                        .lock()
-                        .unwrap()
-                        .push(format!("download {i}: {}", e.message())),
-                }
+                count(r, downloads_ok, errors, || format!("download {i}"));
             });
         }
     });

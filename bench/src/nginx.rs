@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use crate::fleet::Platform;
 use crate::run::{Ctx, Row};
-use crate::util::{self, cmd, mbps, run, settle, size_name, stat, Run};
+use crate::util::{self, cmd, in_turn, mbps, run, settle, size_name, stat, Run};
 
 const PRODUCT: &str = "BENCH";
 const BUCKET: &str = "fleet";
@@ -598,13 +598,11 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
                     Some(b) => side.upload_ours(b, pin, &input, &format!("{tag}-b")),
                     None => side.upload_ref(pin, &input, &tag),
                 };
-                let (o, r) = if rep % 2 == 0 {
-                    let o = side.upload_ours(&device_cli, pin, &input, &tag)?;
-                    (o, up_ref()?)
-                } else {
-                    let r = up_ref()?;
-                    (side.upload_ours(&device_cli, pin, &input, &tag)?, r)
-                };
+                let (o, r) = in_turn(
+                    rep,
+                    || side.upload_ours(&device_cli, pin, &input, &tag),
+                    up_ref,
+                )?;
                 eprintln!(
                     "nginx {scheme} {pin_word} upload rep {rep}: resmgr-device {:.3} s (cpu {:.2} s), openssl+curl {:.3} s (cpu {:.2} s)",
                     o.wall, o.user + o.sys, r.wall, r.user + r.sys
@@ -614,13 +612,11 @@ pub fn measure(ctx: &mut Ctx) -> Result<(), String> {
                     Some(b) => Ok((side.download_ours(b, pin, &input, &md5)?, Run::default())),
                     None => side.download_ref(pin, &md5),
                 };
-                let (o, (r, sync)) = if rep % 2 == 0 {
-                    let o = side.download_ours(&device_cli, pin, &input, &md5)?;
-                    (o, down_ref()?)
-                } else {
-                    let r = down_ref()?;
-                    (side.download_ours(&device_cli, pin, &input, &md5)?, r)
-                };
+                let (o, (r, sync)) = in_turn(
+                    rep,
+                    || side.download_ours(&device_cli, pin, &input, &md5),
+                    down_ref,
+                )?;
                 let r = r.then(&sync);
                 eprintln!(
                     "nginx {scheme} {pin_word} download rep {rep}: resmgr-device {:.3} s (cpu {:.2} s), curl+openssl+sync {:.3} s (cpu {:.2} s, sync {:.3} s)",

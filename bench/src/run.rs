@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::store::Store;
-use crate::util::{self, cmd, mbps, run, settle, size_name, stat, Run, Stat};
+use crate::util::{self, cmd, in_turn, mbps, run, settle, size_name, stat, Run, Stat};
 
 pub struct Ctx {
     /// This executable (the device side and helpers are its subcommands).
@@ -237,13 +237,7 @@ fn md5(ctx: &mut Ctx) -> Result<(), String> {
         util::warm(&input);
         let run_ours = || run(cmd(&ctx.exe, &["md5".as_ref(), input.as_os_str()]));
         let run_ref = || run(cmd(&ctx.openssl, &["md5".as_ref(), input.as_os_str()]));
-        let (o, r) = if rep % 2 == 0 {
-            let o = run_ours()?;
-            (o, run_ref()?)
-        } else {
-            let r = run_ref()?;
-            (run_ours()?, r)
-        };
+        let (o, r) = in_turn(rep, run_ours, run_ref)?;
         let hex = o.stdout.trim().to_owned();
         if !r.stdout.contains(&hex) || hex.len() != 32 {
             return Err(format!(
@@ -369,13 +363,7 @@ fn upload(ctx: &mut Ctx) -> Result<(), String> {
             }
             Ok(r)
         };
-        let (o, r) = if rep % 2 == 0 {
-            let o = go("ours")?;
-            (o, go("ref")?)
-        } else {
-            let r = go("ref")?;
-            (go("ours")?, r)
-        };
+        let (o, r) = in_turn(rep, || go("ours"), || go("ref"))?;
         eprintln!(
             "upload rep {rep}: ours {:.3} s (hash {:.3} s, cpu {:.2} s), openssl+curl {:.3} s (cpu {:.2} s)",
             o.wall,
@@ -481,13 +469,7 @@ fn download(ctx: &mut Ctx) -> Result<(), String> {
             let sync = run(cmd("sync", &[out.as_os_str()]))?;
             Ok((get.then(&hash), sync))
         };
-        let (o, (r, sync)) = if rep % 2 == 0 {
-            let o = go_ours()?;
-            (o, go_ref()?)
-        } else {
-            let r = go_ref()?;
-            (go_ours()?, r)
-        };
+        let (o, (r, sync)) = in_turn(rep, go_ours, go_ref)?;
         eprintln!(
             "download rep {rep}: ours {:.3} s (cpu {:.2} s), curl+openssl {:.3} s (cpu {:.2} s) (+ fsync {:.3} s)",
             o.wall, o.user + o.sys, r.wall, r.user + r.sys, sync.wall
@@ -809,13 +791,7 @@ fn progress(ctx: &mut Ctx) -> Result<(), String> {
                 let publishes = field(&r.stdout, "publishes").unwrap_or(0.0);
                 Ok((mbps(size, t), publishes))
             };
-            let ((d, dp), (f, _)) = if rep % 2 == 0 {
-                let d = go("default")?;
-                (d, go("off")?)
-            } else {
-                let f = go("off")?;
-                (go("default")?, f)
-            };
+            let ((d, dp), (f, _)) = in_turn(rep, || go("default"), || go("off"))?;
             eprintln!(
                 "progress {} rep {rep}: with reports {d:.0} MB/s ({dp} publishes), off {f:.0} MB/s",
                 if up { "upload" } else { "download" }

@@ -15,6 +15,23 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
+/// Runs `a` and `b`, `a` first in even reps and `b` first in odd ones, so
+/// that neither side always meets the colder (or warmer) machine; their
+/// results in the order (a, b).
+pub fn in_turn<A, B, E>(
+    rep: usize,
+    a: impl FnOnce() -> Result<A, E>,
+    b: impl FnOnce() -> Result<B, E>,
+) -> Result<(A, B), E> {
+    if rep % 2 == 0 {
+        let a = a()?;
+        Ok((a, b()?))
+    } else {
+        let b = b()?;
+        Ok((a()?, b))
+    }
+}
+
 /// What one child process cost.
 #[derive(Clone, Debug, Default)]
 pub struct Run {

@@ -85,6 +85,11 @@ impl<'a> Input<'a> {
         }
     }
 
+    /// One item of `pool`, picked by the next byte.
+    fn pick<T: Copy>(&mut self, pool: &[T]) -> T {
+        pool[self.byte() as usize % pool.len()]
+    }
+
     fn is_empty(&self) -> bool {
         self.data.is_empty()
     }
@@ -247,32 +252,20 @@ fn opt_ptr(s: &Option<CString>) -> *const c_char {
 
 /// A down message built from the template, fields picked by the input.
 fn template_message(inp: &mut Input<'_>) -> Vec<u8> {
-    let kind = DOWN_TYPES[inp.byte() as usize % DOWN_TYPES.len()];
+    let kind = inp.pick(DOWN_TYPES);
     let mut fields = vec![format!("\"type\":\"{kind}\"")];
     let mask = inp.byte();
-    if mask & 1 != 0 {
-        fields.push(format!(
-            "\"name\":\"{}\"",
-            NAMES[inp.byte() as usize % NAMES.len()]
-        ));
-    }
-    if mask & 2 != 0 {
-        fields.push(format!(
-            "\"size\":{}",
-            SIZES[inp.byte() as usize % SIZES.len()]
-        ));
-    }
-    if mask & 4 != 0 {
-        fields.push(format!(
-            "\"md5sum\":\"{}\"",
-            MD5S[inp.byte() as usize % MD5S.len()]
-        ));
-    }
-    if mask & 8 != 0 {
-        fields.push(format!(
-            "\"url\":\"{}\"",
-            URLS[inp.byte() as usize % URLS.len()]
-        ));
+    // A task's fields, each present when its bit of the mask is set.
+    let task_fields: [(u8, &str, fn(&mut Input<'_>) -> String); 4] = [
+        (1, "name", |inp| format!("\"{}\"", inp.pick(NAMES))),
+        (2, "size", |inp| inp.pick(SIZES).to_string()),
+        (4, "md5sum", |inp| format!("\"{}\"", inp.pick(MD5S))),
+        (8, "url", |inp| format!("\"{}\"", inp.pick(URLS))),
+    ];
+    for (bit, key, value) in task_fields {
+        if mask & bit != 0 {
+            fields.push(format!("\"{key}\":{}", value(inp)));
+        }
     }
     if mask & 16 != 0 {
         fields.push(format!("\"result_code\":{}", inp.byte() as i8));
@@ -283,7 +276,7 @@ fn template_message(inp: &mut Input<'_>) -> Vec<u8> {
     if mask & 64 != 0 {
         fields.push(format!(
             "\"report\":{{\"name\":\"{}\",\"progress\":{{\"state\":\"done\",\"result_code\":{}}}}}",
-            NAMES[inp.byte() as usize % NAMES.len()],
+            inp.pick(NAMES),
             inp.byte() as i8
         ));
     }
@@ -402,7 +395,7 @@ fn run(inp: &mut Input<'_>) {
                 4 => {
                     let name = inp.c_string(NAMES);
                     let size = if inp.byte() & 1 == 0 {
-                        SIZES[inp.byte() as usize % SIZES.len()]
+                        inp.pick(SIZES)
                     } else {
                         inp.u64()
                     };

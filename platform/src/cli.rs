@@ -12,7 +12,7 @@ use crate::admin::{CancelRequest, PushRequest};
 use crate::devices::{self, Registry};
 use crate::s3::S3Options;
 use crate::serve::{self, PlatformInfo, ServeOptions};
-use crate::state::{self, UploadStatus};
+use crate::state::{self, Resource, UploadStatus};
 use crate::store::MAX_URL_TTL;
 use crate::util;
 
@@ -357,12 +357,14 @@ fn read_info(data: &Path) -> Result<PlatformInfo, String> {
     serde_json::from_slice(&bytes).map_err(|e| format!("{} is not valid: {e}", path.display()))
 }
 
-/// One POST to the running serve's admin endpoint; its status and JSON.
+/// One POST to the running serve's admin endpoint: its JSON answer when
+/// the status is 200, else "`what` failed: <the platform's reason>".
 fn admin_post(
     data: &Path,
     route: &str,
+    what: &str,
     body: &impl serde::Serialize,
-) -> Result<(u16, serde_json::Value), String> {
+) -> Result<serde_json::Value, String> {
     let info = read_info(data)?;
     let url = format!("{}{route}", info.admin_url);
     let parsed = url::Url::parse(&url).map_err(|e| format!("admin_url {url:?}: {e}"))?;
@@ -400,7 +402,12 @@ fn admin_post(
         .limit(1 << 20)
         .read_to_string()
         .map_err(|e| format!("no answer from the platform: {e}"))?;
-    Ok((status, serde_json::from_str(&text).unwrap_or_default()))
+    let reply: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if status != 200 {
+        let why = reply["error"].as_str().unwrap_or("no reason given");
+        return Err(format!("{what} failed: {why}"));
+    }
+    Ok(reply)
 }
 
 fn check_ids(t: &Target) -> Result<(), Failure> {
@@ -428,9 +435,10 @@ fn cmd_push(a: PushArgs) -> Result<(), Failure> {
             .to_string(),
     };
     util::validate_name(&name).map_err(|e| Failure::Usage(format!("invalid --name: {e}")))?;
-    let (status, reply) = admin_post(
+    let reply = admin_post(
         &a.data.data,
         "/push",
+        "push",
         &PushRequest {
             product: a.to.product.clone(),
             device: a.to.device.clone(),
@@ -438,10 +446,6 @@ fn cmd_push(a: PushArgs) -> Result<(), Failure> {
             name: name.clone(),
         },
     )?;
-    if status != 200 {
-        let why = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("push failed: {why}").into());
-    }
     println!(
         "pushed {name:?} ({} bytes, md5 {}) to {}/{}",
         reply["size"],
@@ -486,21 +490,29 @@ fn upload_status(s: UploadStatus) -> &'static str {
     }
 }
 
+/// The columns `list` and `task list` begin with: PRODUCT DEVICE NAME SIZE MD5.
+fn resource_cells(r: &Resource) -> Vec<String> {
+    vec![
+        r.product.clone(),
+        r.device.clone(),
+        r.name.clone(),
+        r.size.to_string(),
+        r.md5sum.clone(),
+    ]
+}
+
 fn cmd_list(data: &Path) -> Result<(), Failure> {
     let snap = state::read_snapshot(data).map_err(|e| e.to_string())?;
     let rows: Vec<Vec<String>> = snap
         .uploads
         .iter()
         .map(|t| {
-            vec![
-                t.product.clone(),
-                t.device.clone(),
-                t.name.clone(),
-                t.size.to_string(),
-                t.md5sum.clone(),
+            let mut row = resource_cells(&t.resource);
+            row.extend([
                 upload_status(t.status).to_string(),
                 t.detail.clone().unwrap_or_default(),
-            ]
+            ]);
+            row
         })
         .collect();
     print_table(
@@ -613,19 +625,16 @@ fn cmd_task_list(a: &HistoryArgs) -> Result<(), Failure> {
         .map(|t| (t, t.outcome.map_or("done", |o| o.as_str())));
     let rows: Vec<Vec<String>> = pending
         .chain(finished)
-        .filter(|(t, _)| a.product.as_deref().is_none_or(|p| p == t.product))
-        .filter(|(t, _)| a.device.as_deref().is_none_or(|d| d == t.device))
+        .filter(|(t, _)| a.product.as_deref().is_none_or(|p| p == t.resource.product))
+        .filter(|(t, _)| a.device.as_deref().is_none_or(|d| d == t.resource.device))
         .map(|(t, status)| {
-            vec![
-                t.product.clone(),
-                t.device.clone(),
-                t.name.clone(),
-                t.size.to_string(),
-                t.md5sum.clone(),
+            let mut row = resource_cells(&t.resource);
+            row.extend([
                 status.to_string(),
                 t.failures.to_string(),
-                util::fmt_utc_ms(t.created_ms),
-            ]
+                util::fmt_utc_ms(t.resource.created_ms),
+            ]);
+            row
         })
         .collect();
     print_table(
@@ -639,19 +648,16 @@ fn cmd_task_list(a: &HistoryArgs) -> Result<(), Failure> {
 
 fn cmd_task_cancel(a: &CancelArgs) -> Result<(), Failure> {
     check_ids(&a.of)?;
-    let (status, reply) = admin_post(
+    admin_post(
         &a.data.data,
         "/task/cancel",
+        "cancel",
         &CancelRequest {
             product: a.of.product.clone(),
             device: a.of.device.clone(),
             name: a.name.clone(),
         },
     )?;
-    if status != 200 {
-        let why = reply["error"].as_str().unwrap_or("no reason given");
-        return Err(format!("cancel failed: {why}").into());
-    }
     println!(
         "cancelled {:?} for {}/{}",
         a.name, a.of.product, a.of.device

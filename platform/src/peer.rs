@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 use crate::objects::{Objects, Stored};
 use crate::presign::Method;
-use crate::state::{AfterFailure, HistoryEntry, State, UploadStatus, UploadTask};
+use crate::state::{AfterFailure, HistoryEntry, Resource, State, UploadStatus, UploadTask};
 use crate::store::{Bucket, ObjectKey};
 use crate::util;
 
@@ -246,12 +246,14 @@ impl Peer {
             }
         };
         self.state().put_upload(UploadTask {
-            product: product.to_string(),
-            device: device.to_string(),
-            name: key.name.clone(),
-            size,
-            md5sum: md5sum.clone(),
-            created_ms: util::now_ms(),
+            resource: Resource {
+                product: product.to_string(),
+                device: device.to_string(),
+                name: key.name.clone(),
+                size,
+                md5sum: md5sum.clone(),
+                created_ms: util::now_ms(),
+            },
             status: UploadStatus::Created,
             detail: None,
         });
@@ -279,15 +281,15 @@ impl Peer {
         log(
             product,
             device,
-            format!("get_download_task: {:?}", task.name),
+            format!("get_download_task: {:?}", task.resource.name),
         );
         self.download_message(
             KIND,
-            &task.product,
-            &task.device,
-            &task.name,
-            task.size,
-            &task.md5sum,
+            &task.resource.product,
+            &task.resource.device,
+            &task.resource.name,
+            task.resource.size,
+            &task.resource.md5sum,
         )
     }
 
@@ -443,19 +445,23 @@ impl Peer {
             // Hashing or asking the store may take a while: the state lock
             // is not held.
             (Some(task), Ok(key)) => match self.objects.stored(&key) {
-                Ok(Stored::Object(size, md5)) if size == task.size && md5 == task.md5sum => Ok(()),
-                Ok(Stored::Object(size, _)) if size != task.size => Err((
+                Ok(Stored::Object(size, md5))
+                    if size == task.resource.size && md5 == task.resource.md5sum =>
+                {
+                    Ok(())
+                }
+                Ok(Stored::Object(size, _)) if size != task.resource.size => Err((
                     -4,
                     format!(
                         "md5sum not matched: stored object has {size} bytes, the task says {}",
-                        task.size
+                        task.resource.size
                     ),
                 )),
                 Ok(Stored::Object(_, md5)) => Err((
                     -4,
                     format!(
                         "md5sum not matched: stored object has md5 {md5}, the task says {}",
-                        task.md5sum
+                        task.resource.md5sum
                     ),
                 )),
                 Ok(Stored::Missing) => {

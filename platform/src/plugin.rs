@@ -303,31 +303,29 @@ fn guarded(f: impl FnOnce() -> c_int, on_panic: c_int) -> c_int {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or(on_panic)
 }
 
+/// Hands a broker event (`data`, an `E`) to the plugin (`user`) through
+/// `handle`; NULL pointers and a panic get `refuse`.
+fn on_event<E>(
+    data: *mut c_void,
+    user: *mut c_void,
+    refuse: c_int,
+    handle: impl FnOnce(&Plugin, &E) -> c_int,
+) -> c_int {
+    if data.is_null() || user.is_null() {
+        return refuse;
+    }
+    // SAFETY: `user` is the Plugin given at registration; `data` is the
+    // broker's event structure for this call, of the type registered.
+    let (plugin, event) = unsafe { (&*(user as *const Plugin), &*(data as *const E)) };
+    guarded(|| handle(plugin, event), refuse)
+}
+
 extern "C" fn on_basic_auth(_event: c_int, data: *mut c_void, user: *mut c_void) -> c_int {
-    guarded(
-        || {
-            if data.is_null() || user.is_null() {
-                return MOSQ_ERR_AUTH;
-            }
-            // SAFETY: `user` is the Plugin given at registration; `data` is
-            // the broker's event structure for this call.
-            unsafe { (*(user as *const Plugin)).basic_auth(&*(data as *const EvtBasicAuth)) }
-        },
-        MOSQ_ERR_AUTH,
-    )
+    on_event(data, user, MOSQ_ERR_AUTH, Plugin::basic_auth)
 }
 
 extern "C" fn on_acl_check(_event: c_int, data: *mut c_void, user: *mut c_void) -> c_int {
-    guarded(
-        || {
-            if data.is_null() || user.is_null() {
-                return MOSQ_ERR_ACL_DENIED;
-            }
-            // SAFETY: as in on_basic_auth.
-            unsafe { (*(user as *const Plugin)).acl_check(&*(data as *const EvtAclCheck)) }
-        },
-        MOSQ_ERR_ACL_DENIED,
-    )
+    on_event(data, user, MOSQ_ERR_ACL_DENIED, Plugin::acl_check)
 }
 
 /// Plugin entry point: which interface version it speaks (5).

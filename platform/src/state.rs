@@ -38,21 +38,37 @@ pub enum UploadStatus {
     Failed,
 }
 
-/// One `create_upload_task` accepted from a device.
+/// What a task of either direction is about: one resource of one device.
+/// (Its fields sit at the top level of the task's JSON in `state.json`.)
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UploadTask {
+pub struct Resource {
     /// Product id of the device.
     pub product: String,
     /// Device name.
     pub device: String,
     /// Resource name.
     pub name: String,
-    /// Size the device announced.
+    /// Size: as the device announced it (upload), of the object (download).
     pub size: u64,
-    /// Lowercase hex MD5 the device announced.
+    /// Lowercase hex MD5, likewise.
     pub md5sum: String,
-    /// When the task was created (Unix ms).
+    /// When the task was created or the file pushed (Unix ms).
     pub created_ms: u64,
+}
+
+impl Resource {
+    /// Is it resource `name` of device `product`/`device`?
+    pub fn is(&self, product: &str, device: &str, name: &str) -> bool {
+        self.product == product && self.device == device && self.name == name
+    }
+}
+
+/// One `create_upload_task` accepted from a device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadTask {
+    /// The device, the resource and when.
+    #[serde(flatten)]
+    pub resource: Resource,
     /// Where it stands.
     pub status: UploadStatus,
     /// Why it failed, when it did.
@@ -65,18 +81,9 @@ pub struct UploadTask {
 pub struct DownloadTask {
     /// Unique within this data directory.
     pub id: u64,
-    /// Product id of the device.
-    pub product: String,
-    /// Device name.
-    pub device: String,
-    /// Resource name.
-    pub name: String,
-    /// Object size.
-    pub size: u64,
-    /// Lowercase hex MD5 of the object.
-    pub md5sum: String,
-    /// When it was pushed (Unix ms).
-    pub created_ms: u64,
+    /// The device, the pushed file and when.
+    #[serde(flatten)]
+    pub resource: Resource,
     /// `fail` reports so far.
     #[serde(default)]
     pub failures: u32,
@@ -236,9 +243,10 @@ impl State {
     /// Records a new upload task, replacing any earlier one of the same name
     /// for the same device.
     pub fn put_upload(&mut self, task: UploadTask) {
-        self.snap.uploads.retain(|t| {
-            !(t.product == task.product && t.device == task.device && t.name == task.name)
-        });
+        let r = &task.resource;
+        self.snap
+            .uploads
+            .retain(|t| !t.resource.is(&r.product, &r.device, &r.name));
         self.snap.uploads.push(task);
         self.save();
     }
@@ -248,7 +256,7 @@ impl State {
         self.snap
             .uploads
             .iter()
-            .find(|t| t.product == product && t.device == device && t.name == name)
+            .find(|t| t.resource.is(product, device, name))
     }
 
     /// Updates the status of an upload task; false when there is none.
@@ -264,7 +272,7 @@ impl State {
             .snap
             .uploads
             .iter_mut()
-            .find(|t| t.product == product && t.device == device && t.name == name)
+            .find(|t| t.resource.is(product, device, name))
         else {
             return false;
         };
@@ -288,19 +296,21 @@ impl State {
     ) -> DownloadTask {
         let task = DownloadTask {
             id: self.snap.next_id,
-            product: product.to_string(),
-            device: device.to_string(),
-            name: name.to_string(),
-            size,
-            md5sum: md5sum.to_string(),
-            created_ms: util::now_ms(),
+            resource: Resource {
+                product: product.to_string(),
+                device: device.to_string(),
+                name: name.to_string(),
+                size,
+                md5sum: md5sum.to_string(),
+                created_ms: util::now_ms(),
+            },
             failures: 0,
             outcome: None,
         };
         self.snap.next_id += 1;
         self.snap
             .pending_downloads
-            .retain(|t| !(t.product == product && t.device == device && t.name == name));
+            .retain(|t| !t.resource.is(product, device, name));
         self.snap.pending_downloads.push(task.clone());
         self.save();
         task
@@ -311,14 +321,13 @@ impl State {
         self.snap
             .pending_downloads
             .iter()
-            .find(|t| t.product == product && t.device == device)
+            .find(|t| t.resource.product == product && t.resource.device == device)
     }
 
     /// Is `name` a pending (true, true) or recently finished (true, false)
     /// download task of the device?
     pub fn download_known(&self, product: &str, device: &str, name: &str) -> (bool, bool) {
-        let matches =
-            |t: &&DownloadTask| t.product == product && t.device == device && t.name == name;
+        let matches = |t: &&DownloadTask| t.resource.is(product, device, name);
         let pending = self.snap.pending_downloads.iter().any(|t| matches(&t));
         let finished = self.snap.finished_downloads.iter().any(|t| matches(&t));
         (pending || finished, pending)
@@ -328,7 +337,7 @@ impl State {
         self.snap
             .pending_downloads
             .iter()
-            .position(|t| t.product == product && t.device == device && t.name == name)
+            .position(|t| t.resource.is(product, device, name))
     }
 
     fn finish_download(
@@ -409,12 +418,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut s = State::load(dir.path()).unwrap();
         s.put_upload(UploadTask {
-            product: "P".into(),
-            device: "d".into(),
-            name: "a".into(),
-            size: 1,
-            md5sum: "0".repeat(32),
-            created_ms: 1,
+            resource: Resource {
+                product: "P".into(),
+                device: "d".into(),
+                name: "a".into(),
+                size: 1,
+                md5sum: "0".repeat(32),
+                created_ms: 1,
+            },
             status: UploadStatus::Created,
             detail: None,
         });
@@ -434,9 +445,16 @@ mod tests {
             result_msg: String::new(),
         });
 
+        // A task's resource fields stay at the top level of its JSON.
+        let file: serde_json::Value =
+            serde_json::from_slice(&fs::read(state_file(dir.path())).unwrap()).unwrap();
+        assert_eq!(file["uploads"][0]["product"], "P");
+        assert_eq!(file["uploads"][0]["md5sum"], "0".repeat(32));
+        assert_eq!(file["pending_downloads"][0]["name"], "y");
+
         let again = State::load(dir.path()).unwrap();
         assert_eq!(again.snapshot().uploads.len(), 1);
-        assert_eq!(again.oldest_download("P", "d").unwrap().name, "y");
+        assert_eq!(again.oldest_download("P", "d").unwrap().resource.name, "y");
         assert_eq!(again.download_known("P", "d", "x"), (true, false));
         assert_eq!(again.download_known("P", "d", "y"), (true, true));
         assert_eq!(again.download_known("P", "d", "z"), (false, false));
@@ -450,7 +468,7 @@ mod tests {
         s.add_download("P", "d", "bad", 1, &"1".repeat(32));
         s.add_download("P", "d", "good", 1, &"1".repeat(32));
         assert_eq!(s.fail_download("P", "d", "bad"), AfterFailure::Requeued(1));
-        assert_eq!(s.oldest_download("P", "d").unwrap().name, "good");
+        assert_eq!(s.oldest_download("P", "d").unwrap().resource.name, "good");
         s.complete_download("P", "d", "good");
         for n in 2..MAX_DOWNLOAD_FAILURES {
             assert_eq!(s.fail_download("P", "d", "bad"), AfterFailure::Requeued(n));

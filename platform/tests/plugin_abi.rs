@@ -62,57 +62,45 @@ int main(void) {
     );
     let out = Command::new(&exe).output().unwrap();
     let c = String::from_utf8(out.stdout).unwrap();
+    // As the C program's F and C: "struct.field" with the plugin's offset,
+    // "CONSTANT" with the plugin's value.
+    macro_rules! field {
+        ($c:literal, $t:ty, $f:ident) => {
+            (concat!($c, ".", stringify!($f)), offset_of!($t, $f))
+        };
+    }
+    macro_rules! constant {
+        ($c:ident) => {
+            (stringify!($c), $c as usize)
+        };
+    }
     let ours = [
         ("mosquitto_evt_basic_auth", size_of::<EvtBasicAuth>()),
-        (
-            "mosquitto_evt_basic_auth.client",
-            offset_of!(EvtBasicAuth, client),
-        ),
-        (
-            "mosquitto_evt_basic_auth.username",
-            offset_of!(EvtBasicAuth, username),
-        ),
-        (
-            "mosquitto_evt_basic_auth.password",
-            offset_of!(EvtBasicAuth, password),
-        ),
+        field!("mosquitto_evt_basic_auth", EvtBasicAuth, client),
+        field!("mosquitto_evt_basic_auth", EvtBasicAuth, username),
+        field!("mosquitto_evt_basic_auth", EvtBasicAuth, password),
         ("mosquitto_evt_acl_check", size_of::<EvtAclCheck>()),
-        (
-            "mosquitto_evt_acl_check.client",
-            offset_of!(EvtAclCheck, client),
-        ),
-        (
-            "mosquitto_evt_acl_check.topic",
-            offset_of!(EvtAclCheck, topic),
-        ),
-        (
-            "mosquitto_evt_acl_check.access",
-            offset_of!(EvtAclCheck, access),
-        ),
-        (
-            "mosquitto_evt_acl_check.payloadlen",
-            offset_of!(EvtAclCheck, payloadlen),
-        ),
-        ("mosquitto_evt_acl_check.qos", offset_of!(EvtAclCheck, qos)),
-        (
-            "mosquitto_evt_acl_check.retain",
-            offset_of!(EvtAclCheck, retain),
-        ),
+        field!("mosquitto_evt_acl_check", EvtAclCheck, client),
+        field!("mosquitto_evt_acl_check", EvtAclCheck, topic),
+        field!("mosquitto_evt_acl_check", EvtAclCheck, access),
+        field!("mosquitto_evt_acl_check", EvtAclCheck, payloadlen),
+        field!("mosquitto_evt_acl_check", EvtAclCheck, qos),
+        field!("mosquitto_evt_acl_check", EvtAclCheck, retain),
         ("mosquitto_opt", size_of::<MosquittoOpt>()),
-        ("mosquitto_opt.key", offset_of!(MosquittoOpt, key)),
-        ("mosquitto_opt.value", offset_of!(MosquittoOpt, value)),
-        ("MOSQ_EVT_ACL_CHECK", MOSQ_EVT_ACL_CHECK as usize),
-        ("MOSQ_EVT_BASIC_AUTH", MOSQ_EVT_BASIC_AUTH as usize),
-        ("MOSQ_ERR_SUCCESS", MOSQ_ERR_SUCCESS as usize),
-        ("MOSQ_ERR_INVAL", MOSQ_ERR_INVAL as usize),
-        ("MOSQ_ERR_AUTH", MOSQ_ERR_AUTH as usize),
-        ("MOSQ_ERR_ACL_DENIED", MOSQ_ERR_ACL_DENIED as usize),
-        ("MOSQ_ACL_READ", MOSQ_ACL_READ as usize),
-        ("MOSQ_ACL_WRITE", MOSQ_ACL_WRITE as usize),
-        ("MOSQ_ACL_SUBSCRIBE", MOSQ_ACL_SUBSCRIBE as usize),
-        ("MOSQ_LOG_NOTICE", MOSQ_LOG_NOTICE as usize),
-        ("MOSQ_LOG_WARNING", MOSQ_LOG_WARNING as usize),
-        ("MOSQ_PLUGIN_VERSION", MOSQ_PLUGIN_VERSION as usize),
+        field!("mosquitto_opt", MosquittoOpt, key),
+        field!("mosquitto_opt", MosquittoOpt, value),
+        constant!(MOSQ_EVT_ACL_CHECK),
+        constant!(MOSQ_EVT_BASIC_AUTH),
+        constant!(MOSQ_ERR_SUCCESS),
+        constant!(MOSQ_ERR_INVAL),
+        constant!(MOSQ_ERR_AUTH),
+        constant!(MOSQ_ERR_ACL_DENIED),
+        constant!(MOSQ_ACL_READ),
+        constant!(MOSQ_ACL_WRITE),
+        constant!(MOSQ_ACL_SUBSCRIBE),
+        constant!(MOSQ_LOG_NOTICE),
+        constant!(MOSQ_LOG_WARNING),
+        constant!(MOSQ_PLUGIN_VERSION),
     ];
     let theirs: std::collections::HashMap<&str, usize> = c
         .lines()

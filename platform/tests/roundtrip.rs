@@ -17,15 +17,14 @@ fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-fn progress(
-    kind: &str,
-    name: &str,
-    state: &str,
-    percent: Option<u64>,
-    code: i64,
-    msg: &str,
-) -> Value {
-    let mut p = json!({"state": state, "result_code": code, "result_msg": msg});
+/// The two kinds of progress report.
+const UP: &str = "report_upload_progress";
+const DOWN: &str = "report_download_progress";
+
+/// A progress report of `kind` (UP or DOWN) for task `name`: `state`,
+/// `percent` when given, result code 0 and no message.
+fn progress(kind: &str, name: &str, state: &str, percent: Option<u64>) -> Value {
+    let mut p = json!({"state": state, "result_code": 0, "result_msg": ""});
     if let Some(pc) = percent {
         p["percent"] = json!(pc);
     }
@@ -43,22 +42,12 @@ fn push(
     file: &Path,
     name: Option<&str>,
 ) -> std::process::Output {
-    let data = data.display().to_string();
     let file = file.display().to_string();
-    let mut args = vec![
-        "push",
-        "--data",
-        &data,
-        "--product",
-        product,
-        "--device",
-        device,
-        &file,
-    ];
+    let mut extra = vec![file.as_str()];
     if let Some(n) = name {
-        args.extend(["--name", n]);
+        extra.extend(["--name", n]);
     }
-    cli(&args)
+    device_cli(&["push"], data, product, device, &extra)
 }
 
 #[test]
@@ -81,14 +70,7 @@ fn upload_round_trip() {
         "{url}"
     );
 
-    dev.send(progress(
-        "report_upload_progress",
-        name,
-        "uploading",
-        Some(0),
-        0,
-        "",
-    ));
+    dev.send(progress(UP, name, "uploading", Some(0)));
     let ack = dev.expect("report_upload_progress_rsp");
     assert_eq!(
         ack,
@@ -98,23 +80,9 @@ fn upload_round_trip() {
     let r = put(url, &content);
     assert_eq!(r.status, 200, "{}", r.text());
 
-    dev.send(progress(
-        "report_upload_progress",
-        name,
-        "uploading",
-        Some(100),
-        0,
-        "",
-    ));
+    dev.send(progress(UP, name, "uploading", Some(100)));
     assert_eq!(dev.expect("report_upload_progress_rsp")["result_code"], 0);
-    dev.send(progress(
-        "report_upload_progress",
-        name,
-        "done",
-        None,
-        0,
-        "",
-    ));
+    dev.send(progress(UP, name, "done", None));
     assert_eq!(dev.expect("report_upload_progress_rsp")["result_code"], 0);
     let verdict = dev.expect("upload_result");
     assert_eq!(
@@ -151,15 +119,7 @@ fn upload_round_trip() {
         rows[3].contains("done") && rows[3].contains(" platform ") && rows[3].ends_with("success"),
         "{out}"
     );
-    let other = cli(&[
-        "history",
-        "--data",
-        &data_s,
-        "--product",
-        "PROD1",
-        "--device",
-        "other",
-    ]);
+    let other = device_cli(&["history"], &data, "PROD1", "other", &[]);
     assert_eq!(stdout(&other).lines().count(), 1, "only the header");
 }
 
@@ -173,14 +133,7 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
     // Done without any PUT: nothing stored.
     dev.send(json!({"type":"create_upload_task","size":3,"name":"never","md5sum":md5_hex(b"abc")}));
     dev.expect("create_upload_task_rsp");
-    dev.send(progress(
-        "report_upload_progress",
-        "never",
-        "done",
-        None,
-        0,
-        "",
-    ));
+    dev.send(progress(UP, "never", "done", None));
     assert_eq!(dev.expect("report_upload_progress_rsp")["result_code"], 0);
     let v = dev.expect("upload_result");
     assert_eq!(v["report"]["progress"]["state"], "fail");
@@ -194,14 +147,7 @@ fn upload_verdicts_catch_missing_and_wrong_objects() {
         .unwrap()
         .to_string();
     assert_eq!(put(&url, b"abd").status, 200);
-    dev.send(progress(
-        "report_upload_progress",
-        "wrong",
-        "done",
-        None,
-        0,
-        "",
-    ));
+    dev.send(progress(UP, "wrong", "done", None));
     dev.expect("report_upload_progress_rsp");
     let v = dev.expect("upload_result");
     assert_eq!(v["report"]["name"], "wrong");
@@ -252,14 +198,7 @@ fn invalid_requests_get_non_zero_answers_and_garbage_is_ignored() {
     dev.send_raw(b"\xff\xfe".to_vec());
     dev.send(json!({"type":"no_such_type","x":1}));
     dev.send(json!({"no_type":true}));
-    dev.send(progress(
-        "report_upload_progress",
-        "unknown-task",
-        "uploading",
-        Some(5),
-        0,
-        "",
-    ));
+    dev.send(progress(UP, "unknown-task", "uploading", Some(5)));
     let r = dev.expect("report_upload_progress_rsp");
     assert_ne!(r["result_code"], 0, "{r}");
     dev.send(json!({"type":"report_download_progress","name":"x","progress":{"state":"sideways"}}));
@@ -315,39 +254,21 @@ fn push_download_round_trip() {
         content.len()
     );
 
-    dev.send(progress(
-        "report_download_progress",
-        "fw v2.bin",
-        "downloading",
-        Some(50),
-        0,
-        "",
-    ));
+    dev.send(progress(DOWN, "fw v2.bin", "downloading", Some(50)));
     assert_eq!(
         dev.expect("report_download_progress_rsp"),
         json!({"type":"report_download_progress_rsp","result_code":0,"result_msg":"ok"})
     );
     // A failure leaves the task pending.
-    dev.send(progress(
-        "report_download_progress",
-        "fw v2.bin",
-        "fail",
-        None,
-        -1,
-        "time_out",
-    ));
+    let mut fail = progress(DOWN, "fw v2.bin", "fail", None);
+    fail["progress"]["result_code"] = json!(-1);
+    fail["progress"]["result_msg"] = json!("time_out");
+    dev.send(fail);
     assert_eq!(dev.expect("report_download_progress_rsp")["result_code"], 0);
     dev.send(json!({"type":"get_download_task"}));
     assert_eq!(dev.expect("get_download_task_rsp")["name"], "fw v2.bin");
 
-    dev.send(progress(
-        "report_download_progress",
-        "fw v2.bin",
-        "done",
-        None,
-        0,
-        "",
-    ));
+    dev.send(progress(DOWN, "fw v2.bin", "done", None));
     assert_eq!(dev.expect("report_download_progress_rsp")["result_code"], 0);
     dev.send(json!({"type":"get_download_task"}));
     assert_eq!(dev.expect("get_download_task_rsp")["result_code"], 1);
@@ -388,14 +309,7 @@ fn tasks_are_handed_out_oldest_first_per_device() {
     assert_eq!(a.expect("get_download_task_rsp")["name"], "one");
     b.send(json!({"type":"get_download_task"}));
     assert_eq!(b.expect("get_download_task_rsp")["result_code"], 1);
-    a.send(progress(
-        "report_download_progress",
-        "one",
-        "done",
-        None,
-        0,
-        "",
-    ));
+    a.send(progress(DOWN, "one", "done", None));
     a.expect("report_download_progress_rsp");
     a.send(json!({"type":"get_download_task"}));
     assert_eq!(a.expect("get_download_task_rsp")["name"], "two");
@@ -460,14 +374,7 @@ fn state_survives_a_restart_and_serve_stops_its_broker() {
             .unwrap()
             .to_string();
         assert_eq!(put(&url, b"hi").status, 200);
-        dev.send(progress(
-            "report_upload_progress",
-            "up",
-            "done",
-            None,
-            0,
-            "",
-        ));
+        dev.send(progress(UP, "up", "done", None));
         dev.expect("upload_result");
     }
     assert!(serve.stop(), "serve exits 0 on SIGTERM");
@@ -688,14 +595,7 @@ fn after_done_the_rsp_comes_before_the_verdict() {
         if !body.is_empty() {
             assert_eq!(put(rsp["url"].as_str().unwrap(), body).status, 200);
         }
-        dev.send(progress(
-            "report_upload_progress",
-            name,
-            "done",
-            None,
-            0,
-            "",
-        ));
+        dev.send(progress(UP, name, "done", None));
         let first = dev.next(wait).expect("an answer to done");
         let second = dev.next(wait).expect("a second answer to done");
         assert_eq!(
@@ -719,7 +619,7 @@ fn after_done_the_rsp_comes_before_the_verdict() {
 
 #[test]
 fn the_store_log_does_not_claim_a_transfer_the_client_cut() {
-    use std::io::{Read, Write};
+    use std::io::Read;
     let tmp = tempfile::tempdir().unwrap();
     let data = data_dir(&tmp);
     let serve = Serve::start(&data);
@@ -734,10 +634,7 @@ fn the_store_log_does_not_claim_a_transfer_the_client_cut() {
         .success());
     let url = dev.expect("download")["url"].as_str().unwrap().to_string();
 
-    let (addr, target) = split_url(&url);
-    let mut s = std::net::TcpStream::connect_timeout(&addr, WAIT).unwrap();
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    write!(s, "GET {target} HTTP/1.1\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut s = send_head(&url, "GET", &[]);
     let mut first = [0u8; 4096];
     assert!(s.read(&mut first).unwrap() > 0);
     // Time for the server to write the rest (it fits in the buffers); the

@@ -42,7 +42,6 @@ pub const RESMGR_MAX_RESULT_MSG_LEN: usize = 1024;
 /// Progress report states, for `resmgr_client_report_*_progress`.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum resmgr_progress_state {
     /// "uploading" / "downloading", with a percent.
     RESMGR_STATE_IN_PROGRESS = 0,
@@ -60,7 +59,6 @@ pub enum resmgr_progress_state {
 /// Called on the thread that made the library call that publishes, with no
 /// library lock held: it may call back into the library (for instance to
 /// feed a response), but must not free the client.
-#[allow(non_camel_case_types)]
 pub type resmgr_publish_fn = Option<
     unsafe extern "C" fn(
         user: *mut c_void,
@@ -79,7 +77,6 @@ pub type resmgr_publish_fn = Option<
 /// `resmgr_client_handle_down_message`; for a client made by
 /// `resmgr_client_new_mqtt`, its connection thread), with no library lock
 /// held: it may call back into the library, but must not free the client.
-#[allow(non_camel_case_types)]
 pub type resmgr_event_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, event: *const resmgr_event)>;
 
@@ -162,7 +159,6 @@ impl ClientIo for FfiIo {
 }
 
 /// A resource-management client for one device. Opaque.
-#[allow(non_camel_case_types)]
 pub struct resmgr_client {
     pub(crate) inner: Arc<Client<FfiIo>>,
     down_topic: CString,
@@ -239,6 +235,20 @@ impl resmgr_client {
 unsafe fn client<'a>(p: *const resmgr_client) -> Result<&'a Client<FfiIo>> {
     // SAFETY: forwarded contract.
     unsafe { ref_arg(p, "client") }.map(resmgr_client::client)
+}
+
+/// The arguments most calls start with: the client and a task's name.
+///
+/// # Safety
+/// `client` is NULL or a live client; `name` is NULL or NUL-terminated.
+unsafe fn client_and_name<'a>(
+    client: *const resmgr_client,
+    name: *const c_char,
+) -> Result<(&'a Client<FfiIo>, &'a str)> {
+    // SAFETY: forwarded contract.
+    let c = unsafe { self::client(client) }?;
+    // SAFETY: forwarded contract.
+    Ok((c, unsafe { str_arg(name, "name") }?))
 }
 
 /// Creates a client for device `product_id`/`device_name`.
@@ -401,9 +411,7 @@ pub unsafe extern "C" fn resmgr_client_create_upload_task(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: per this function's contract.
-        let c = unsafe { self::client(client) }?;
-        // SAFETY: per this function's contract.
-        let name = unsafe { str_arg(name, "name") }?;
+        let (c, name) = unsafe { client_and_name(client, name) }?;
         // SAFETY: per this function's contract.
         let md5 = Md5Digest::from_hex(unsafe { str_arg(md5_hex, "md5_hex") }?)?;
         c.create_upload_task(name, size, md5)
@@ -557,9 +565,7 @@ unsafe fn report(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: forwarded contract.
-        let c = unsafe { self::client(client) }?;
-        // SAFETY: forwarded contract.
-        let name = unsafe { str_arg(name, "name") }?;
+        let (c, name) = unsafe { client_and_name(client, name) }?;
         // SAFETY: forwarded contract.
         let msg = unsafe { opt_str_arg(result_msg, "result_msg") }?;
         c.report_progress(
@@ -573,7 +579,6 @@ unsafe fn report(
 /// Where a task stands, as `resmgr_client_task_state` tells it.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum resmgr_task_state {
     /// No task of that name is in flight: it never was, a DONE or FAIL
     /// report ended it (a run call's own or the application's), or the
@@ -608,9 +613,7 @@ pub unsafe extern "C" fn resmgr_client_task_state(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: per this function's contract.
-        let c = unsafe { self::client(client) }?;
-        // SAFETY: per this function's contract.
-        let name = unsafe { str_arg(name, "name") }?;
+        let (c, name) = unsafe { client_and_name(client, name) }?;
         let direction = direction_arg(direction)?;
         // SAFETY: per this function's contract.
         let out = unsafe { super::boundary::mut_arg(state_out, "state_out") }?;
@@ -724,9 +727,7 @@ pub unsafe extern "C" fn resmgr_client_cancel(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: per this function's contract.
-        let c = unsafe { self::client(client) }?;
-        // SAFETY: per this function's contract.
-        let name = unsafe { str_arg(name, "name") }?;
+        let (c, name) = unsafe { client_and_name(client, name) }?;
         c.cancel(direction_arg(direction)?, name)
     })
 }
@@ -742,9 +743,7 @@ unsafe fn track(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: forwarded contract.
-        let c = unsafe { self::client(client) }?;
-        // SAFETY: forwarded contract.
-        let name = unsafe { str_arg(name, "name") }?;
+        let (c, name) = unsafe { client_and_name(client, name) }?;
         let sent = c.track_progress(direction, name, bytes_done, crate::port::now_ms())?;
         // SAFETY: NULL or writable per the contract.
         if let Some(p) = unsafe { published.as_mut() } {

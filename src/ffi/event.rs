@@ -13,7 +13,6 @@ use crate::protocol::Direction;
 /// the kind; the others are 0 or "".
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum resmgr_event_kind {
     /// The platform sent the URL for an upload task: PUT the data to `url`
     /// with `Content-MD5: content_md5`. Fields: direction, name, size, md5,
@@ -127,7 +126,6 @@ pub extern "C" fn resmgr_event_kind_str(kind: i32) -> *const c_char {
 /// Which way a resource moves.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum resmgr_direction {
     /// Not about one direction.
     RESMGR_DIRECTION_NONE = 0,
@@ -150,7 +148,6 @@ impl From<Direction> for resmgr_direction {
 /// absent), and valid only until the event callback returns: copy what you
 /// keep.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct resmgr_event {
     /// What happened; says which fields below are set.
     pub kind: resmgr_event_kind,

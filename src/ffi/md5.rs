@@ -16,14 +16,12 @@ pub const RESMGR_MD5_BASE64_SIZE: usize = 25;
 
 /// A streaming MD5 hasher. Create with `resmgr_md5_new`, free with
 /// `resmgr_md5_free`. Not for concurrent use from several threads.
-#[allow(non_camel_case_types)]
 pub struct resmgr_md5 {
     hasher: Md5Hasher,
 }
 
 /// An MD5 digest in the three forms the protocol uses.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct resmgr_digest {
     /// The 16 raw bytes.
     pub bytes: [u8; 16],

@@ -8,6 +8,10 @@
 //!   borrowed for the duration of the call;
 //! - enums coming *from* C are taken as `int32_t` and checked, never
 //!   transmuted into Rust enums.
+//!
+//! Its types carry their C names (`resmgr_client`), hence the allow below.
+
+#![allow(non_camel_case_types)]
 
 #[cfg(test)]
 mod abi_tests;

@@ -15,7 +15,6 @@ use zeroize::Zeroizing;
 /// How the built-in connection signs the platform's key authentication.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum resmgr_sign_method {
     /// HMAC-SHA256, password suffix ";hmacsha256" (the default).
     RESMGR_SIGN_HMAC_SHA256 = 0,
@@ -27,7 +26,6 @@ pub enum resmgr_sign_method {
 /// `resmgr_mqtt_options_init`, then set what you need. Strings are copied
 /// by `resmgr_client_new_mqtt`.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct resmgr_mqtt_options {
     /// Broker host (default "127.0.0.1"; the platform's is
     /// "<productid>.iotcloud.tencentdevices.com").

@@ -10,7 +10,6 @@ use crate::prelude::*;
 /// -50..-69 to the built-in MQTT connection.
 #[repr(i32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[allow(non_camel_case_types)]
 pub enum resmgr_status {
     /// Success.
     RESMGR_OK = 0,

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::boundary::{mut_arg, opt_str_arg, ref_arg, status_call, str_arg};
 use super::client::resmgr_client;
 use super::status::resmgr_status;
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 use crate::transfer::download::FnSink;
 use crate::transfer::run::{self, DownloadTo, UploadFrom};
 use crate::transfer::upload::FnSource;
@@ -27,7 +27,6 @@ use crate::transfer::{MinSpeed, TransferConfig};
 /// the end before 1.0 (issue 10); code compiled against an older header
 /// passes a shorter struct and must be rebuilt.
 #[repr(C)]
-#[allow(non_camel_case_types)]
 pub struct resmgr_transfer_options {
     /// Limit for establishing a connection, TCP and TLS (default 10000).
     pub connect_timeout_ms: u32,
@@ -71,7 +70,6 @@ pub struct resmgr_transfer_options {
 
 /// Receives a transfer's progress: `done` of `total` bytes of task `name`.
 /// Called on the thread running the transfer, as often as data moves.
-#[allow(non_camel_case_types)]
 pub type resmgr_progress_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, name: *const c_char, done: u64, total: u64)>;
 
@@ -80,14 +78,12 @@ pub type resmgr_progress_fn =
 /// value is an error. Offsets restart at 0 when an upload is retried. After
 /// the task's size is reached the library asks once more, at offset ==
 /// size, to make sure the data did not grow: return 0 there.
-#[allow(non_camel_case_types)]
 pub type resmgr_read_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u64, buf: *mut u8, len: usize) -> i64>;
 
 /// Receives download data: store `len` bytes at `offset` and return 0, or
 /// non-zero to fail the download. Offsets are contiguous; after a restart
 /// (the store ignored a resume request) they start again at 0, overwriting.
-#[allow(non_camel_case_types)]
 pub type resmgr_write_fn =
     Option<unsafe extern "C" fn(user: *mut c_void, offset: u64, buf: *const u8, len: usize) -> i32>;
 
@@ -200,6 +196,44 @@ impl Progress {
     }
 }
 
+/// Where a run call's data is: a file (or directory) path, or a callback.
+enum Data<'a, F> {
+    Path(&'a Path),
+    Callback(F),
+}
+
+/// The arguments every run call starts with: the client, the task's name,
+/// and exactly one of a path and a callback, each given with its
+/// parameter's name for the error messages.
+///
+/// # Safety
+/// `client` is NULL or a live client; `name` is NUL-terminated; the path
+/// is NULL or NUL-terminated.
+unsafe fn run_args<'a, F>(
+    client: *const resmgr_client,
+    name: *const c_char,
+    (path, path_param): (*const c_char, &str),
+    (callback, callback_param): (Option<F>, &str),
+) -> Result<(&'a resmgr_client, &'a str, Data<'a, F>)> {
+    // SAFETY: forwarded contract.
+    let c = unsafe { ref_arg(client, "client") }?;
+    // SAFETY: forwarded contract.
+    let name = unsafe { str_arg(name, "name") }?;
+    // SAFETY: forwarded contract.
+    let path = unsafe { opt_str_arg(path, path_param) }?;
+    let data = match (path, callback) {
+        (Some(path), None) => Data::Path(Path::new(path)),
+        (None, Some(callback)) => Data::Callback(callback),
+        _ => {
+            return Err(Error::new(
+                ErrorKind::InvalidArgument,
+                format!("give exactly one of {path_param} and {callback_param}"),
+            ))
+        }
+    };
+    Ok((c, name, data))
+}
+
 /// Runs the upload of task `name` to its end on the calling thread: PUT
 /// with Content-Length and Content-MD5, retries as configured, throttled
 /// progress reports, and the final `done` or `fail` report (the task then
@@ -260,18 +294,13 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: per this function's contract.
-        let c = unsafe { ref_arg(client, "client") }?;
-        // SAFETY: per this function's contract.
-        let name = unsafe { str_arg(name, "name") }?;
-        // SAFETY: per this function's contract.
-        let path = unsafe { opt_str_arg(path, "path") }?;
-        let config = c.transfer_config();
+        let (c, name, data) = unsafe { run_args(client, name, (path, "path"), (read, "read")) }?;
         let p = Progress::new(progress, progress_user, name);
-        let mut on_progress = |done: u64, total: u64| p.call(done, total);
+        let config = c.transfer_config();
         let mut source;
-        let from = match (path, read) {
-            (Some(path), None) => UploadFrom::File(Path::new(path)),
-            (None, Some(read)) => {
+        let from = match data {
+            Data::Path(path) => UploadFrom::File(path),
+            Data::Callback(read) => {
                 source = FnSource(move |offset: u64, buf: &mut [u8]| {
                     // SAFETY: the callback was supplied for this use; buf is
                     // valid for buf.len() bytes during the call.
@@ -287,14 +316,14 @@ pub unsafe extern "C" fn resmgr_client_run_upload(
                 });
                 UploadFrom::Source(&mut source)
             }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "give exactly one of path and read",
-                ))
-            }
         };
-        run::run_upload(c.client(), name, from, &config, Some(&mut on_progress))
+        run::run_upload(
+            c.client(),
+            name,
+            from,
+            &config,
+            Some(&mut |d, t| p.call(d, t)),
+        )
     })
 }
 
@@ -347,18 +376,13 @@ pub unsafe extern "C" fn resmgr_client_run_download(
 ) -> resmgr_status {
     status_call(|| {
         // SAFETY: per this function's contract.
-        let c = unsafe { ref_arg(client, "client") }?;
-        // SAFETY: per this function's contract.
-        let name = unsafe { str_arg(name, "name") }?;
-        // SAFETY: per this function's contract.
-        let dir = unsafe { opt_str_arg(dir, "dir") }?;
-        let config = c.transfer_config();
+        let (c, name, data) = unsafe { run_args(client, name, (dir, "dir"), (write, "write")) }?;
         let p = Progress::new(progress, progress_user, name);
-        let mut on_progress = |done: u64, total: u64| p.call(done, total);
+        let config = c.transfer_config();
         let mut sink;
-        let to = match (dir, write) {
-            (Some(dir), None) => DownloadTo::Dir(Path::new(dir)),
-            (None, Some(write)) => {
+        let to = match data {
+            Data::Path(dir) => DownloadTo::Dir(dir),
+            Data::Callback(write) => {
                 sink = FnSink::new(move |offset: u64, data: &[u8]| {
                     // SAFETY: the callback was supplied for this use; data is
                     // valid for data.len() bytes during the call.
@@ -372,14 +396,14 @@ pub unsafe extern "C" fn resmgr_client_run_download(
                 });
                 DownloadTo::Sink(&mut sink)
             }
-            _ => {
-                return Err(Error::new(
-                    ErrorKind::InvalidArgument,
-                    "give exactly one of dir and write",
-                ))
-            }
         };
-        run::run_download(c.client(), name, to, &config, Some(&mut on_progress))
+        run::run_download(
+            c.client(),
+            name,
+            to,
+            &config,
+            Some(&mut |d, t| p.call(d, t)),
+        )
     })
 }
 

@@ -489,21 +489,7 @@ pub fn download<Io: ClientIo>(
     config: &TransferConfig,
     progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
-    let task = client.task(Direction::Download, name).ok_or_else(|| {
-        Error::new(
-            ErrorKind::NoTask,
-            format!(
-                "no download task named '{}' is in flight",
-                name.escape_debug()
-            ),
-        )
-    })?;
-    if task.url.is_none() {
-        return Err(Error::new(
-            ErrorKind::NoUrl,
-            format!("download task '{name}' has no URL"),
-        ));
-    }
+    let (task, _) = super::ready_task(client, Direction::Download, name)?;
     let mut run = Run {
         client,
         name,

@@ -29,7 +29,7 @@ use std::time::Duration;
 
 pub use pace::MinSpeed;
 
-use crate::client::{Client, ClientIo};
+use crate::client::{Client, ClientIo, TaskInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::protocol::up::Report;
 use crate::protocol::{Direction, ProgressState};
@@ -37,6 +37,30 @@ use crate::protocol::{Direction, ProgressState};
 /// Size of the buffers a transfer streams through. Memory use stays at a
 /// few of these whatever the resource size.
 pub const CHUNK: usize = 64 * 1024;
+
+/// Task `name` and its URL, as a transfer starts it: [`ErrorKind::NoTask`]
+/// when no such task is in flight, [`ErrorKind::NoUrl`] while the platform
+/// has not sent its URL.
+pub(crate) fn ready_task<Io: ClientIo>(
+    client: &Client<Io>,
+    direction: Direction,
+    name: &str,
+) -> Result<(TaskInfo, String)> {
+    let task = client
+        .task(direction, name)
+        .ok_or_else(|| crate::client::no_task(direction, name))?;
+    match task.url.clone() {
+        Some(url) => Ok((task, url)),
+        None => Err(Error::new(
+            ErrorKind::NoUrl,
+            format!(
+                "{} task '{}' has no URL yet: run it once the platform sent one",
+                direction.as_str(),
+                name.escape_debug()
+            ),
+        )),
+    }
+}
 
 /// Timeouts, retries and TLS roots of transfers.
 #[derive(Clone, Debug, PartialEq, Eq)]

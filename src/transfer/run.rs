@@ -69,23 +69,6 @@ pub fn ends_task(kind: ErrorKind) -> bool {
     )
 }
 
-/// The task must be in flight with its URL before anything is opened, so
-/// that a run of a task that is not ready changes nothing.
-fn check_ready<Io: ClientIo>(client: &Client<Io>, direction: Direction, name: &str) -> Result<()> {
-    match client.task(direction, name) {
-        None => Err(crate::client::no_task(direction, name)),
-        Some(t) if t.url.is_none() => Err(Error::new(
-            ErrorKind::NoUrl,
-            format!(
-                "{} task '{}' has no URL yet: run it once the platform sent one",
-                direction.as_str(),
-                name.escape_debug()
-            ),
-        )),
-        Some(_) => Ok(()),
-    }
-}
-
 /// A failure before the transfer could start (the file or directory):
 /// ends the task as [`ends_task`] says.
 fn could_not_start<Io: ClientIo>(
@@ -110,7 +93,9 @@ pub fn run_upload<Io: ClientIo>(
     config: &TransferConfig,
     progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
-    check_ready(client, Direction::Upload, name)?;
+    // Checked before anything is opened: a run of a task that is not
+    // ready changes nothing.
+    super::ready_task(client, Direction::Upload, name)?;
     match from {
         UploadFrom::File(path) => match File::open(path) {
             Ok(mut file) => upload(client, name, &mut file, config, progress),
@@ -129,7 +114,8 @@ pub fn run_download<Io: ClientIo>(
     config: &TransferConfig,
     progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
-    check_ready(client, Direction::Download, name)?;
+    // As in run_upload.
+    super::ready_task(client, Direction::Download, name)?;
     match to {
         DownloadTo::Dir(dir) => match DirSink::new(dir, name) {
             Ok(mut sink) => download(client, name, &mut sink, config, progress),

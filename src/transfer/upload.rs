@@ -52,21 +52,7 @@ pub fn upload<Io: ClientIo>(
     config: &TransferConfig,
     progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
-    let task = client.task(Direction::Upload, name).ok_or_else(|| {
-        Error::new(
-            ErrorKind::NoTask,
-            format!(
-                "no upload task named '{}' is in flight",
-                name.escape_debug()
-            ),
-        )
-    })?;
-    let Some(url) = task.url.clone() else {
-        return Err(Error::new(
-            ErrorKind::NoUrl,
-            format!("upload task '{name}' has no URL yet"),
-        ));
-    };
+    let (task, url) = super::ready_task(client, Direction::Upload, name)?;
     let mut quiet = |_: u64, _: u64| {};
     let progress: &mut ProgressFn<'_> = match progress {
         Some(p) => p,

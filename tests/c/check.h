@@ -103,54 +103,50 @@ static inline int check_eq_u64_(uint64_t actual, uint64_t expected, const char *
     return 0;
 }
 
-static inline int check_str_(const char *actual, const char *expected, const char *file,
-                             int line, const char *a, const char *e)
+/* Ends a check of two texts (a length SIZE_MAX: up to the NUL): counts a
+ * pass, or prints "NAME(a, e) failed: <before>"x"<between>"y"". */
+static inline int check_texts_(int ok, const char *file, int line, const char *name,
+                               const char *a, const char *e, const char *before,
+                               const char *x, size_t x_len, const char *between,
+                               const char *y, size_t y_len)
 {
-    if (actual != NULL && expected != NULL && strcmp(actual, expected) == 0) {
+    if (ok) {
         check_passed_++;
         return 1;
     }
     check_fail_head_(file, line);
-    printf("CHECK_STR(%s, %s) failed: actual ", a, e);
-    check_print_quoted_(actual, SIZE_MAX, 400);
-    fputs(", expected ", stdout);
-    check_print_quoted_(expected, SIZE_MAX, 400);
+    printf("%s(%s, %s) failed: %s", name, a, e, before);
+    check_print_quoted_(x, x_len, 400);
+    fputs(between, stdout);
+    check_print_quoted_(y, y_len, 400);
     fputc('\n', stdout);
     return 0;
+}
+
+static inline int check_str_(const char *actual, const char *expected, const char *file,
+                             int line, const char *a, const char *e)
+{
+    int ok = actual != NULL && expected != NULL && strcmp(actual, expected) == 0;
+    return check_texts_(ok, file, line, "CHECK_STR", a, e, "actual ", actual, SIZE_MAX,
+                        ", expected ", expected, SIZE_MAX);
 }
 
 static inline int check_mem_(const void *actual, size_t actual_len, const void *expected,
                              size_t expected_len, const char *file, int line, const char *a,
                              const char *e)
 {
-    if (actual != NULL && expected != NULL && actual_len == expected_len &&
-        memcmp(actual, expected, actual_len) == 0) {
-        check_passed_++;
-        return 1;
-    }
-    check_fail_head_(file, line);
-    printf("CHECK_MEM(%s, %s) failed: actual ", a, e);
-    check_print_quoted_((const char *)actual, actual_len, 400);
-    fputs(", expected ", stdout);
-    check_print_quoted_((const char *)expected, expected_len, 400);
-    fputc('\n', stdout);
-    return 0;
+    int ok = actual != NULL && expected != NULL && actual_len == expected_len &&
+             memcmp(actual, expected, actual_len) == 0;
+    return check_texts_(ok, file, line, "CHECK_MEM", a, e, "actual ", (const char *)actual,
+                        actual_len, ", expected ", (const char *)expected, expected_len);
 }
 
 static inline int check_contains_(const char *haystack, const char *needle, const char *file,
                                   int line, const char *h, const char *n)
 {
-    if (haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL) {
-        check_passed_++;
-        return 1;
-    }
-    check_fail_head_(file, line);
-    printf("CHECK_CONTAINS(%s, %s) failed: ", h, n);
-    check_print_quoted_(haystack, SIZE_MAX, 400);
-    fputs(" does not contain ", stdout);
-    check_print_quoted_(needle, SIZE_MAX, 400);
-    fputc('\n', stdout);
-    return 0;
+    int ok = haystack != NULL && needle != NULL && strstr(haystack, needle) != NULL;
+    return check_texts_(ok, file, line, "CHECK_CONTAINS", h, n, "", haystack, SIZE_MAX,
+                        " does not contain ", needle, SIZE_MAX);
 }
 
 /* Each evaluates to 1 when the check passed, 0 when it failed. */

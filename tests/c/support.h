@@ -201,15 +201,16 @@ static inline void rec_event_cb(void *user, const resmgr_event *ev)
         bool was_null = false;
         e->kind = ev->kind;
         e->direction = ev->direction;
-        e->name = rec_strdup_(ev->name, &was_null);
         e->size = ev->size;
+        e->pushed = ev->pushed;
+        e->result_code = ev->result_code;
+        e->status = ev->status;
+        /* The event's strings live only for the callback: copies. */
+        e->name = rec_strdup_(ev->name, &was_null);
         e->md5 = rec_strdup_(ev->md5, &was_null);
         e->content_md5 = rec_strdup_(ev->content_md5, &was_null);
         e->url = rec_strdup_(ev->url, &was_null);
-        e->pushed = ev->pushed;
-        e->result_code = ev->result_code;
         e->result_msg = rec_strdup_(ev->result_msg, &was_null);
-        e->status = ev->status;
         e->message_type = rec_strdup_(ev->message_type, &was_null);
         e->detail = rec_strdup_(ev->detail, &was_null);
         e->had_null_string = was_null;
@@ -387,26 +388,13 @@ static inline int check_pub_(recorder *r, size_t idx, const char *json, int qos,
     check_pub_((r), (r)->n_pubs == 0 ? 0 : (r)->n_pubs - 1, (json), (qos), __FILE__, __LINE__)
 
 /*
- * What an event must look like. Every field not given must be 0 / "" /
+ * What an event must look like, written as the event itself (so that the
+ * two cannot drift apart). Every field not given must be 0 / "" /
  * false, as the header says ("the others are 0 or ""). `detail`: NULL
  * means it must be "", otherwise it must be non-empty and contain the given
  * text ("" = any non-empty text).
  */
-typedef struct ev_spec {
-    resmgr_event_kind kind;
-    resmgr_direction direction;
-    const char *name;
-    uint64_t size;
-    const char *md5;
-    const char *content_md5;
-    const char *url;
-    bool pushed;
-    int32_t result_code;
-    const char *result_msg;
-    resmgr_status status;
-    const char *message_type;
-    const char *detail;
-} ev_spec;
+typedef resmgr_event ev_spec;
 
 static inline const char *ev_kind_name(int kind)
 {
@@ -564,26 +552,29 @@ static inline const char *fmt_msg(char *buf, size_t cap, const char *fmt, ...)
     return buf;
 }
 
+/* A down message of `type` carrying a whole task. */
+static inline resmgr_status feed_task(const resmgr_client *c, const char *type, const char *name,
+                                      uint64_t size, const char *md5, const char *url)
+{
+    char buf[8192];
+    return feed(c, fmt_msg(buf, sizeof buf,
+                           "{\"type\":\"%s\",\"size\":%" PRIu64
+                           ",\"name\":\"%s\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
+                           type, size, name, md5, url));
+}
+
 /* A download task pushed by the platform (`download`). */
 static inline resmgr_status push_download(const resmgr_client *c, const char *name,
                                           uint64_t size, const char *md5, const char *url)
 {
-    char buf[8192];
-    return feed(c, fmt_msg(buf, sizeof buf,
-                           "{\"type\":\"download\",\"size\":%" PRIu64
-                           ",\"name\":\"%s\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
-                           size, name, md5, url));
+    return feed_task(c, "download", name, size, md5, url);
 }
 
 /* The platform's answer to create_upload_task carrying a URL. */
 static inline resmgr_status upload_url_rsp(const resmgr_client *c, const char *name,
                                            uint64_t size, const char *md5, const char *url)
 {
-    char buf[8192];
-    return feed(c, fmt_msg(buf, sizeof buf,
-                           "{\"type\":\"create_upload_task_rsp\",\"size\":%" PRIu64
-                           ",\"name\":\"%s\",\"md5sum\":\"%s\",\"url\":\"%s\"}",
-                           size, name, md5, url));
+    return feed_task(c, "create_upload_task_rsp", name, size, md5, url);
 }
 
 /* A string of `n` copies of `c` (malloc'd; free it). */

@@ -408,39 +408,51 @@ static void account(tally *t, resmgr_status s, const resmgr_status *allowed, con
     }
 }
 
+/* As account(), for a call that publishes when it succeeds: counts the
+ * publish too, if `published` (NULL: always) says one went out. It is read
+ * here, after the call (an argument) has written it. */
+static void account_publish(tally *t, resmgr_status s, const bool *published,
+                            const resmgr_status *allowed, const char *what)
+{
+    account(t, s, allowed, what);
+    if (s == RESMGR_OK && (published == NULL || *published)) {
+        t->publishes_reported++;
+    }
+}
+
 static const resmgr_status none_allowed[] = {0};
+static const resmgr_status no_task_allowed[] = {RESMGR_ERR_NO_TASK, 0};
+
+/* What every thread of the test does first: takes its role (ROLE_WORKER
+ * or ROLE_FEEDER), then waits at the gate. */
+static worker *start_worker(void *arg, enum role role)
+{
+    pthread_setspecific(role_key, &role_values[role]);
+    wait_at_gate();
+    return (worker *)arg;
+}
 
 static void *upload_worker(void *arg)
 {
-    worker *w = (worker *)arg;
+    worker *w = start_worker(arg, ROLE_WORKER);
     static const resmgr_status create_allowed[] = {RESMGR_ERR_TOO_MANY_TASKS, 0};
-    static const resmgr_status track_allowed[] = {RESMGR_ERR_NO_TASK, 0};
     char name[64];
     int i;
-    pthread_setspecific(role_key, &role_values[ROLE_WORKER]);
-    wait_at_gate();
     for (i = 0; i < w->iterations; i++) {
         bool pub = false;
-        resmgr_status s;
         snprintf(name, sizeof name, "up-%d-%d", w->id, i % 80);
-        s = resmgr_client_create_upload_task(w->client, name, 1000, MD5_ABC);
-        account(&w->t, s, create_allowed, "create_upload_task");
-        if (s == RESMGR_OK) {
-            w->t.publishes_reported++;
-        }
-        s = resmgr_client_track_upload_progress(w->client, name, (uint64_t)(i % 11) * 100, &pub);
-        account(&w->t, s, track_allowed, "upload_progress");
-        if (s == RESMGR_OK && pub) {
-            w->t.publishes_reported++;
-        }
+        account_publish(&w->t, resmgr_client_create_upload_task(w->client, name, 1000, MD5_ABC),
+                        NULL, create_allowed, "create_upload_task");
+        account_publish(&w->t,
+                        resmgr_client_track_upload_progress(w->client, name,
+                                                            (uint64_t)(i % 11) * 100, &pub),
+                        &pub, no_task_allowed, "upload_progress");
         if (i % 3 == 0) {
-            s = resmgr_client_report_upload_progress(
-                w->client, name, i % 2 ? RESMGR_STATE_DONE : RESMGR_STATE_FAIL, 0,
-                i % 2 ? 0 : -1 - i % 4, NULL);
-            account(&w->t, s, none_allowed, "report_upload_progress");
-            if (s == RESMGR_OK) {
-                w->t.publishes_reported++;
-            }
+            account_publish(&w->t,
+                            resmgr_client_report_upload_progress(
+                                w->client, name, i % 2 ? RESMGR_STATE_DONE : RESMGR_STATE_FAIL,
+                                0, i % 2 ? 0 : -1 - i % 4, NULL),
+                            NULL, none_allowed, "report_upload_progress");
         }
     }
     return NULL;
@@ -448,35 +460,25 @@ static void *upload_worker(void *arg)
 
 static void *download_worker(void *arg)
 {
-    worker *w = (worker *)arg;
-    static const resmgr_status track_allowed[] = {RESMGR_ERR_NO_TASK, 0};
+    worker *w = start_worker(arg, ROLE_WORKER);
     char name[64];
     int i;
-    pthread_setspecific(role_key, &role_values[ROLE_WORKER]);
-    wait_at_gate();
     for (i = 0; i < w->iterations; i++) {
         bool pub = false;
-        resmgr_status s;
         snprintf(name, sizeof name, "push-%d", i % 100);
         if (i % 4 == 0) {
-            s = resmgr_client_get_download_task(w->client);
-            account(&w->t, s, none_allowed, "get_download_task");
-            if (s == RESMGR_OK) {
-                w->t.publishes_reported++;
-            }
+            account_publish(&w->t, resmgr_client_get_download_task(w->client), NULL, none_allowed,
+                            "get_download_task");
         }
-        s = resmgr_client_track_download_progress(w->client, name, (uint64_t)(i % 21) * 100, &pub);
-        account(&w->t, s, track_allowed, "download_progress");
-        if (s == RESMGR_OK && pub) {
-            w->t.publishes_reported++;
-        }
+        account_publish(&w->t,
+                        resmgr_client_track_download_progress(w->client, name,
+                                                              (uint64_t)(i % 21) * 100, &pub),
+                        &pub, no_task_allowed, "download_progress");
         if (i % 5 == 0) {
-            s = resmgr_client_report_download_progress(w->client, name, RESMGR_STATE_DONE, 0, 0,
-                                                       NULL);
-            account(&w->t, s, none_allowed, "report_download_progress");
-            if (s == RESMGR_OK) {
-                w->t.publishes_reported++;
-            }
+            account_publish(&w->t,
+                            resmgr_client_report_download_progress(w->client, name,
+                                                                   RESMGR_STATE_DONE, 0, 0, NULL),
+                            NULL, none_allowed, "report_download_progress");
         }
     }
     return NULL;
@@ -485,15 +487,13 @@ static void *download_worker(void *arg)
 /* Raw reports, bad arguments, throttle changes. */
 static void *mixed_worker(void *arg)
 {
-    worker *w = (worker *)arg;
+    worker *w = start_worker(arg, ROLE_WORKER);
     static const resmgr_status bad_name[] = {RESMGR_ERR_INVALID_NAME, 0};
     static const resmgr_status bad_arg[] = {RESMGR_ERR_INVALID_ARG, 0};
     static const resmgr_status over_size[] = {RESMGR_ERR_INVALID_ARG, RESMGR_ERR_NO_TASK, 0};
     static const resmgr_status create_allowed[] = {RESMGR_ERR_TOO_MANY_TASKS, 0};
     char name[64];
     int i;
-    pthread_setspecific(role_key, &role_values[ROLE_WORKER]);
-    wait_at_gate();
     for (i = 0; i < w->iterations; i++) {
         resmgr_status s;
         snprintf(name, sizeof name, "up-1-%d", i % 80); /* the upload worker's names */
@@ -501,10 +501,7 @@ static void *mixed_worker(void *arg)
         case 0:
             s = resmgr_client_report_upload_progress(w->client, name, RESMGR_STATE_IN_PROGRESS,
                                                      i % 101, 0, NULL);
-            account(&w->t, s, none_allowed, "report_upload_progress in progress");
-            if (s == RESMGR_OK) {
-                w->t.publishes_reported++;
-            }
+            account_publish(&w->t, s, NULL, none_allowed, "report_upload_progress in progress");
             break;
         case 1:
             s = resmgr_client_create_upload_task(w->client, "", 1, MD5_ABC);
@@ -527,10 +524,7 @@ static void *mixed_worker(void *arg)
         default:
             snprintf(name, sizeof name, "up-3-%d", i % 7);
             s = resmgr_client_create_upload_task(w->client, name, 3, MD5_ABC);
-            account(&w->t, s, create_allowed, "create_upload_task");
-            if (s == RESMGR_OK) {
-                w->t.publishes_reported++;
-            }
+            account_publish(&w->t, s, NULL, create_allowed, "create_upload_task");
             break;
         }
     }
@@ -599,12 +593,10 @@ static const feed_case feed_cases[] = {
 
 static void *feeder(void *arg)
 {
-    worker *w = (worker *)arg;
+    worker *w = start_worker(arg, ROLE_FEEDER);
     size_t n_cases = sizeof feed_cases / sizeof feed_cases[0];
     char payload[1024];
     int i;
-    pthread_setspecific(role_key, &role_values[ROLE_FEEDER]);
-    wait_at_gate();
     for (i = 0; i < w->iterations; i++) {
         const feed_case *fc = &feed_cases[(size_t)i % n_cases];
         resmgr_status s, allowed[2];
@@ -766,6 +758,19 @@ typedef struct last_error_probe {
     char message[256];
 } last_error_probe;
 
+/* Runs fn(arg) on a thread of its own and waits for it to end; 0 (and a
+ * failed check) when no thread could be started. */
+static int run_on_thread(void *(*fn)(void *), void *arg)
+{
+    pthread_t t;
+    if (pthread_create(&t, NULL, fn, arg) != 0) {
+        CHECK_FAIL("pthread_create failed");
+        return 0;
+    }
+    pthread_join(t, NULL);
+    return 1;
+}
+
 static void *probe_last_error(void *arg)
 {
     last_error_probe *p = (last_error_probe *)arg;
@@ -779,7 +784,6 @@ static void last_error_is_per_thread(void)
 {
     recorder *r = rec_new();
     resmgr_client *c = make_client(r);
-    pthread_t t;
     last_error_probe p;
     char mine[256], again[256];
     memset(&p, 0, sizeof p);
@@ -787,10 +791,7 @@ static void last_error_is_per_thread(void)
     CHECK_STATUS(resmgr_client_create_upload_task(c, "", 1, MD5_ABC), RESMGR_ERR_INVALID_NAME);
     resmgr_last_error(mine, sizeof mine);
     CHECK(mine[0] != '\0');
-    if (pthread_create(&t, NULL, probe_last_error, &p) != 0) {
-        CHECK_FAIL("pthread_create failed");
-    } else {
-        pthread_join(t, NULL);
+    if (run_on_thread(probe_last_error, &p)) {
         CHECK_EQ_INT(p.len_at_start, 0);
         CHECK_STATUS(p.status, RESMGR_ERR_NO_TASK);
         CHECK(p.message[0] != '\0');
@@ -836,17 +837,13 @@ static void events_run_on_the_thread_that_fed_the_message(void)
 {
     recorder *r = rec_new();
     resmgr_client *c = make_client(r);
-    pthread_t t;
     thread_feed f;
     memset(&f, 0, sizeof f);
     f.client = c;
     f.rec = r;
     r->event_hook = remember_event_thread;
     event_thread_seen = 0;
-    if (pthread_create(&t, NULL, feed_from_thread, &f) != 0) {
-        CHECK_FAIL("pthread_create failed");
-    } else {
-        pthread_join(t, NULL);
+    if (run_on_thread(feed_from_thread, &f)) {
         CHECK_STATUS(f.status, RESMGR_OK);
         CHECK_EQ_INT(event_thread_seen, 1);
         CHECK(event_thread_seen && pthread_equal(event_thread, f.self));

@@ -309,6 +309,42 @@ if [ "${E2E_NO_DEVICE:-0}" != 1 ]; then
   [ -x "$DEVICE" ] || fail "resmgr-device not found at $DEVICE (build with cmake first, or set RESMGR_DEVICE)"
 fi
 
+# upload_and_download FILE BYTES FW_BYTES [DEVICE_OPTION...]: resmgr-device
+# (with the options) uploads FILE, made here with BYTES bytes, which the
+# platform must list as verified; then it downloads a pushed $WORK/fw.bin of
+# FW_BYTES into $WORK/dl (made here), which must arrive intact.
+upload_and_download() {
+  local file=$1 bytes=$2 fw_bytes=$3 md5 fw=$WORK/fw.bin
+  shift 3
+  make_file "$file" "$bytes"
+  md5=$(md5_of "$file")
+  run_device "$WORK/up.out" "$WORK/up.err" --timeout 60 "$@" upload "$file"
+  [ "$DEVICE_RC" -eq 0 ] || fail "upload ${*:+with $* }exited $DEVICE_RC"
+  wait_until 10 "the platform to list ${file##*/} as verified" listed_verified "${file##*/}" "$md5"
+  make_file "$fw" "$fw_bytes"
+  push "$fw"
+  mkdir "$WORK/dl"
+  run_device "$WORK/dl.out" "$WORK/dl.err" --timeout 60 "$@" download --dir "$WORK/dl" --wait 20
+  [ "$DEVICE_RC" -eq 0 ] || fail "download ${*:+with $* }exited $DEVICE_RC"
+  cmp "$fw" "$WORK/dl/fw.bin" || fail "the downloaded file differs"
+}
+
+# pushed_download FILE DIR DEVICE_TIMEOUT EXIT_WITHIN: a device started in
+# the background (`download --wait 30`, bounded by DEVICE_TIMEOUT seconds,
+# logs DIR.out and DIR.err) waits for a pushed task; FILE is pushed to it,
+# and within EXIT_WITHIN seconds it must exit 0 with FILE intact in DIR
+# (made here).
+pushed_download() {
+  local file=$1 dir=$2 device_timeout=$3 exit_within=$4
+  mkdir "$dir"
+  start_device "$dir.out" "$dir.err" --timeout "$device_timeout" download --dir "$dir" --wait 30
+  wait_until 20 "$DEVICE_NAME to wait for a pushed task" grep -q "waiting up to 30 s" "$dir.err"
+  push "$file"
+  wait_exit "$DEVICE_PID" "$exit_within"
+  [ "$EXIT_RC" -eq 0 ] || fail "$DEVICE_NAME's download exited $EXIT_RC"
+  cmp "$file" "$dir/${file##*/}" || fail "$DEVICE_NAME's downloaded ${file##*/} differs"
+}
+
 # key_login PRODUCT DEVICE SECRET EXPIRY [sha1|sha256]: prints the client id,
 # username and password of a key-authenticated login (../shared/protocol.md),
 # computed here with Python's hmac, independently of the platform.

@@ -30,15 +30,9 @@ done
 log "B downloads a file pushed to it while A listens"
 file=$WORK/only-for-b.bin
 make_file "$file" $((256 * 1024))
-mkdir "$WORK/b"
 DEVICE_NAME=devB
 DEVICE_AUTH=(--secret "$secret_b")
-start_device "$WORK/b.out" "$WORK/b.err" --timeout 60 download --dir "$WORK/b" --wait 30
-wait_until 20 "B to wait for a pushed task" grep -q "waiting up to 30 s" "$WORK/b.err"
-push "$file"
-wait_exit "$DEVICE_PID" 60
-[ "$EXIT_RC" -eq 0 ] || fail "B's download exited $EXIT_RC"
-cmp "$file" "$WORK/b/only-for-b.bin" || fail "B's file differs"
+pushed_download "$file" "$WORK/b" 60 60
 wait_until 10 "B's done report" history_has download only-for-b.bin done
 # A's listener is still connected and works: it gets A's own push.
 kill -0 "$spy" 2>/dev/null || fail "A's listener was disconnected: $(cat "$WORK/spy.out")"

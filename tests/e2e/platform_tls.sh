@@ -28,18 +28,7 @@ grep -q "\"url\":\"$store_url/resmgr/uploads/" "$WORK/probe.out" || fail "not an
 
 log "resmgr-device --tls --ca: upload and download"
 file=$WORK/secure.bin
-make_file "$file" $((1024 * 1024 + 5))
-md5=$(md5_of "$file")
-run_device "$WORK/up.out" "$WORK/up.err" --timeout 60 --tls --ca "$ca" upload "$file"
-[ "$DEVICE_RC" -eq 0 ] || fail "upload over TLS exited $DEVICE_RC"
-wait_until 10 "the platform to list secure.bin as verified" listed_verified secure.bin "$md5"
-fw=$WORK/fw.bin
-make_file "$fw" $((768 * 1024))
-push "$fw"
-mkdir "$WORK/dl"
-run_device "$WORK/dl.out" "$WORK/dl.err" --timeout 60 --tls --ca "$ca" download --dir "$WORK/dl" --wait 20
-[ "$DEVICE_RC" -eq 0 ] || fail "download over TLS exited $DEVICE_RC"
-cmp "$fw" "$WORK/dl/fw.bin" || fail "the downloaded file differs"
+upload_and_download "$file" $((1024 * 1024 + 5)) $((768 * 1024)) --tls --ca "$ca"
 wait_until 35 "the store to log the https GET as sent in full" \
   grep -q "GET downloads/$PRODUCT/$DEVICE_NAME/fw.bin -> 200 (786432 bytes sent)" "$PLATFORM_LOG"
 

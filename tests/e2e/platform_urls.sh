@@ -50,18 +50,6 @@ log "behind a path prefix: resmgr-device uploads and downloads"
 port=$(free_port)
 start_platform --http-port "$port" --public-url "http://127.0.0.1:$port/edge/store/"
 url_is "$(ask_upload_url probe)" "http://127.0.0.1:$port/edge/store/resmgr/uploads/"
-file=$WORK/log.bin
-make_file "$file" $((1024 * 1024 + 1))
-md5=$(md5_of "$file")
-run_device "$WORK/up.out" "$WORK/up.err" --timeout 60 upload "$file"
-[ "$DEVICE_RC" -eq 0 ] || fail "upload exited $DEVICE_RC"
-wait_until 10 "the platform to list log.bin as verified" listed_verified log.bin "$md5"
-fw=$WORK/fw.bin
-make_file "$fw" $((512 * 1024))
-push "$fw"
-mkdir "$WORK/dl"
-run_device "$WORK/dl.out" "$WORK/dl.err" --timeout 60 download --dir "$WORK/dl" --wait 20
-[ "$DEVICE_RC" -eq 0 ] || fail "download exited $DEVICE_RC"
-cmp "$fw" "$WORK/dl/fw.bin" || fail "the downloaded file differs"
+upload_and_download "$WORK/log.bin" $((1024 * 1024 + 1)) $((512 * 1024))
 grep -q "GET downloads/$PRODUCT/$DEVICE_NAME/fw.bin -> 200 (524288 bytes sent)" "$PLATFORM_LOG" ||
   fail "the store did not log the whole GET"

@@ -27,7 +27,6 @@
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static ssize_t (*real_recv)(int, void *, size_t, int);
 static ssize_t (*real_recvfrom)(int, void *, size_t, int, struct sockaddr *, socklen_t *);
 static int port;
 static double rate = 1048576.0;
@@ -36,7 +35,6 @@ static double reset_after = -1, received;
 
 static void init(void) {
     const char *p = getenv("RESMGR_THROTTLE_PORT"), *r = getenv("RESMGR_THROTTLE_BPS");
-    real_recv = (ssize_t(*)(int, void *, size_t, int))dlsym(RTLD_NEXT, "recv");
     real_recvfrom = (ssize_t(*)(int, void *, size_t, int, struct sockaddr *, socklen_t *))dlsym(RTLD_NEXT, "recvfrom");
     if (p != NULL) port = atoi(p);
     if (r != NULL && atof(r) > 0) rate = atof(r);
@@ -86,19 +84,9 @@ static void pace(ssize_t n) {
     }
 }
 
+/* recv(2) is recvfrom(2) without the address: one wrapper slows both. */
 ssize_t recv(int fd, void *buf, size_t len, int flags) {
-    ssize_t n;
-    int slow;
-    pthread_once(&once, init);
-    slow = slowed(fd);
-    if (slow && len > CHUNK) len = CHUNK;
-    if (slow && inject_reset()) {
-        errno = ECONNRESET;
-        return -1;
-    }
-    n = real_recv(fd, buf, len, flags);
-    if (slow && n > 0) pace(n);
-    return n;
+    return recvfrom(fd, buf, len, flags, NULL, NULL);
 }
 
 ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr, socklen_t *alen) {

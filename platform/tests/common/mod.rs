@@ -52,9 +52,10 @@ pub fn split_url(url: &str) -> (SocketAddr, String) {
     )
 }
 
-/// Sends `head_lines` (without the final blank line) and `body` to `url`,
-/// reads the whole answer (the server closes after each request).
-pub fn raw(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
+/// Connects to `url`'s server (reads and writes bounded by [`WAIT`]) and
+/// sends the head of a `method` request with `headers`; the body, if any,
+/// is the caller's to send.
+pub fn send_head(url: &str, method: &str, headers: &[(&str, String)]) -> TcpStream {
     let (addr, target) = split_url(url);
     let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
     s.set_read_timeout(Some(WAIT)).unwrap();
@@ -65,6 +66,13 @@ pub fn raw(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -> 
     }
     head.push_str("\r\n");
     s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
+/// Sends a request with `headers` and `body` to `url`, reads the whole
+/// answer (the server closes after each request).
+pub fn raw(url: &str, method: &str, headers: &[(&str, String)], body: &[u8]) -> Resp {
+    let mut s = send_head(url, method, headers);
     // The server may refuse before reading the body and close: ignore.
     let _ = s.write_all(body);
     read_response(&mut s, method == "HEAD")
@@ -148,13 +156,11 @@ pub fn get(url: &str) -> Resp {
 
 /// Starts a PUT announcing `len` bytes, sends only `sent`, then closes.
 pub fn put_cut_short(url: &str, len: usize, sent: &[u8], md5_of_full: &str) {
-    let (addr, target) = split_url(url);
-    let mut s = TcpStream::connect_timeout(&addr, WAIT).expect("connect");
-    s.set_read_timeout(Some(WAIT)).unwrap();
-    let head = format!(
-        "PUT {target} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {len}\r\nContent-MD5: {md5_of_full}\r\n\r\n"
-    );
-    s.write_all(head.as_bytes()).unwrap();
+    let headers = [
+        ("Content-Length", len.to_string()),
+        ("Content-MD5", md5_of_full.to_string()),
+    ];
+    let mut s = send_head(url, "PUT", &headers);
     s.write_all(sent).unwrap();
     s.shutdown(Shutdown::Write).unwrap();
     // Whatever the server says (if anything), it must close the connection.
@@ -199,6 +205,22 @@ pub fn cli(args: &[&str]) -> Output {
 }
 
 /// The tests exercise a real mosquitto: its absence is a failure, not a skip.
+/// Runs the CLI's `command` (such as `["push"]`) for one device:
+/// `command --data DATA --product PRODUCT --device DEVICE extra...`.
+pub fn device_cli(
+    command: &[&str],
+    data: &Path,
+    product: &str,
+    device: &str,
+    extra: &[&str],
+) -> Output {
+    let data = data.display().to_string();
+    let mut args = command.to_vec();
+    args.extend(["--data", &data, "--product", product, "--device", device]);
+    args.extend(extra);
+    cli(&args)
+}
+
 pub fn require_mosquitto() {
     let found = std::env::var_os("RESMGR_MOSQUITTO").is_some()
         || [
@@ -294,17 +316,7 @@ impl Serve {
 
     /// Registers `product`/`device` (`device add`) and returns its secret.
     pub fn register(&self, product: &str, device: &str) -> String {
-        let data = self.data.display().to_string();
-        let out = cli(&[
-            "device",
-            "add",
-            "--data",
-            &data,
-            "--product",
-            product,
-            "--device",
-            device,
-        ]);
+        let out = device_cli(&["device", "add"], &self.data, product, device, &[]);
         assert!(
             out.status.success(),
             "device add: {}",
