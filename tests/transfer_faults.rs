@@ -1011,8 +1011,7 @@ fn an_upload_below_the_minimum_speed_is_ended() {
 }
 
 /// Once an upload's whole body is out, the store has one window to
-/// answer (the idle timeout is far longer here). The window is longer than
-/// the second ureq waits for a `100 Continue` this server never sends.
+/// answer (the idle timeout is far longer here).
 #[test]
 fn an_upload_the_store_never_answers_ends_one_window_after_its_body() {
     let server = FaultServer::start(|_, _| Reply::StallBeforeResponse);
