@@ -17,7 +17,7 @@ use resmgr::transfer::resume::ResumeState;
 use resmgr::transfer::upload::{upload, FnSource};
 use resmgr::transfer::{MinSpeed, TransferConfig};
 use resmgr::{ErrorKind, Result};
-use support::fault::{partial, serve, FaultServer, Reply, Request, Response};
+use support::fault::{partial, serve, FaultServer, Options, ReadPlan, Reply, Request, Response};
 use support::transfer::*;
 use support::*;
 
@@ -282,7 +282,26 @@ fn other_bytes_of_the_right_length_fail_md5_and_leave_nothing() {
 
 #[test]
 fn upload_sends_exact_length_base64_md5_and_exactly_the_files_bytes() {
-    let server = FaultServer::start(|_, _| Reply::ok(""));
+    upload_sends_the_announced_bytes(FaultServer::start(|_, _| Reply::ok("")));
+}
+
+/// A store that never answers `Expect: 100-continue` gets the same request
+/// and body: the client sends it once it has waited for `100 Continue`.
+#[test]
+fn a_store_that_ignores_expect_100_continue_gets_the_upload_all_the_same() {
+    let options = Options {
+        plan: Box::new(|_| ReadPlan {
+            ignore_expect: true,
+            ..ReadPlan::default()
+        }),
+        ..Options::default()
+    };
+    upload_sends_the_announced_bytes(FaultServer::start_with(options, |_, _| Reply::ok("")));
+}
+
+/// One upload to `server`, which answers 200: the request and the body the
+/// server received are exactly the ones announced.
+fn upload_sends_the_announced_bytes(server: FaultServer) {
     let dir = tempdir();
     let path = dir.path().join("log.bin");
     let content = data(200 * 1024 + 5, 21);
@@ -304,6 +323,7 @@ fn upload_sends_exact_length_base64_md5_and_exactly_the_files_bytes() {
     assert_eq!(r.header_count("content-length"), 1);
     assert_eq!(r.header("content-length"), Some(size.to_string().as_str()));
     assert_eq!(r.header("transfer-encoding"), None, "no chunked encoding");
+    assert_eq!(r.header("expect"), Some("100-continue"));
     assert_eq!(
         r.header("content-md5"),
         Some(md5.to_base64().as_str()),

@@ -251,6 +251,7 @@ typedef struct srv_step {
     unsigned dribble_ms; /* GET: one body byte every dribble_ms */
     bool stall;          /* GET: headers then nothing; PUT: take the body, never answer */
     bool ignore_range;   /* GET: answer 200 with the whole object whatever the Range */
+    bool early;          /* PUT: answer 200 on the head, never read the body */
 } srv_step;
 
 /* A request as the server got it. */
@@ -267,6 +268,7 @@ typedef struct srv_req {
     uint64_t body_len; /* body bytes received */
     bool body_complete;
     char body_md5[RESMGR_MD5_HEX_SIZE]; /* MD5 of the body received */
+    int answered;                       /* the status it answered, 0 for none */
 } srv_req;
 
 typedef struct http_server {
@@ -364,6 +366,10 @@ static char *srv_command(http_server *s, const char *cmd)
 static void srv_reply(const http_server *s, const srv_step *st, char *out, size_t cap)
 {
     size_t n;
+    if (st->early) {
+        snprintf(out, cap, "{\"kind\":\"status\",\"status\":200,\"answer_after\":0}");
+        return;
+    }
     if (st->status != 0 && st->status != 200) {
         snprintf(out, cap,
                  "{\"kind\":\"status\",\"status\":%d,"
@@ -503,6 +509,7 @@ static bool srv_fetch(http_server *s, size_t i, srv_req *q)
     q->body_len = json_u64(a, "body_len");
     q->body_complete = json_field(a, "body_complete", v, sizeof v) && strcmp(v, "true") == 0;
     json_field(a, "body_md5", q->body_md5, sizeof q->body_md5);
+    q->answered = (int)json_u64(a, "answered");
     /* The header values, from the "headers" object only. */
     h = strstr(a, "\"headers\":{");
     copy_str(headers, sizeof headers, h != NULL ? h + 10 : "{}");
@@ -1214,6 +1221,8 @@ enum {
     BAD_NO_DIR,      /* the directory does not exist */
     BAD_CANCELLED,   /* cancelled before the run */
     BAD_SLOW,        /* a minimum speed the store does not reach */
+    BAD_STALL,       /* the store sends the headers, then nothing */
+    BAD_EARLY,       /* the store answers 200 before the upload's body */
     BAD_NO_SERVER,   /* nothing listens at the URL */
     BAD_NO_URL,      /* the upload task has no URL yet */
     BAD_NO_FILE      /* the upload's file does not exist */
@@ -1243,6 +1252,7 @@ static const status_case status_cases[] = {
     {DOWN, BAD_NO_DIR, 0, NULL, RESMGR_ERR_IO, ANY_FAIL, 0},
     {DOWN, BAD_CANCELLED, 0, NULL, RESMGR_ERR_CANCELLED, ANY_FAIL, 0},
     {DOWN, BAD_SLOW, 0, NULL, RESMGR_ERR_TIMEOUT, FAIL_JSON(-1, "time_out"), 1},
+    {DOWN, BAD_STALL, 0, NULL, RESMGR_ERR_TIMEOUT, FAIL_JSON(-1, "time_out"), 1},
     {DOWN, BAD_NO_SERVER, 0, NULL, RESMGR_ERR_NETWORK, ANY_FAIL, 0},
     {UP, BAD_NONE, 403, "SignatureDoesNotMatch", RESMGR_ERR_SIGN_INVALID,
      FAIL_JSON(-3, "sign invalid"), 1},
@@ -1253,6 +1263,7 @@ static const status_case status_cases[] = {
     {UP, BAD_NONE, 404, "NoSuchBucket", RESMGR_ERR_NOT_FOUND, FAIL_JSON(-2, "file_not_exist"), 1},
     {UP, BAD_NO_URL, 0, NULL, RESMGR_ERR_NO_URL, NULL, 0},
     {UP, BAD_NO_FILE, 0, NULL, RESMGR_ERR_IO, ANY_FAIL, 0},
+    {UP, BAD_EARLY, 0, NULL, RESMGR_ERR_BAD_RESPONSE, ANY_FAIL, 1},
 };
 
 static void run_status_case(const status_case *k)
@@ -1311,6 +1322,20 @@ static void run_status_case(const status_case *k)
         srv_script(&f.srv, &st, 1);
         break;
     }
+    case BAD_STALL: {
+        resmgr_transfer_options o;
+        CHECK_STATUS(resmgr_transfer_options_init(&o), RESMGR_OK);
+        o.idle_timeout_ms = 300;
+        o.max_retries = 0;
+        CHECK_STATUS(resmgr_client_set_transfer_options(f.c, &o), RESMGR_OK);
+        st.stall = true;
+        srv_script(&f.srv, &st, 1);
+        break;
+    }
+    case BAD_EARLY:
+        st.early = true;
+        srv_script(&f.srv, &st, 1);
+        break;
     case BAD_NO_SERVER:
         CHECK_STATUS(push_download(f.c, name, f.size, f.md5.hex, "http://127.0.0.1:1/obj"),
                      RESMGR_OK);
@@ -1346,7 +1371,15 @@ static void run_status_case(const status_case *k)
     }
     srv_stop(&f.srv);
     CHECK_EQ_INT(srv_count(&f.srv), k->requests);
-    if (k->direction == UP && k->requests > 0) {
+    if (k->status != 0 && k->requests > 0) {
+        CHECK_EQ_INT(srv_req_at(&f.srv, 0)->answered, k->status);
+    }
+    if (k->bad == BAD_EARLY) {
+        CHECK_EQ_INT(srv_req_at(&f.srv, 0)->answered, 200);
+        CHECK(!srv_req_at(&f.srv, 0)->body_complete);
+        CHECK_EQ_INT(count_pubs_with(f.r, "\"state\":\"done\""), 0);
+        CHECK_EQ_INT(count_pubs_with(f.r, "not counted as done"), 1);
+    } else if (k->direction == UP && k->requests > 0) {
         CHECK_PUT(&f, 0);
     }
     if (k->direction == DOWN && k->bad != BAD_NAME) {

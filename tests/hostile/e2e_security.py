@@ -155,7 +155,11 @@ def https_store(env, kind):
     if kind == "expired" and env.pki.expired is None:
         return H.skipped("faketime not installed (tests/hostile_tls.rs covers it)")
     store = H.Store(tls=env.pki.by_kind[kind])
-    store.serve("/obj", OBJ)
+    try:
+        store.serve("/obj", OBJ)
+    except BaseException:
+        store.stop()
+        raise
     r, finals, (reqs,), dl = download_through(env, "https-", 30, store.url("/obj"), store)
     if kind == "good":
         if not (r.rc == 0 and reqs == 1):
@@ -192,9 +196,18 @@ def https_to_plain(env):
 
 def redirect(env, src_tls, dst_tls, code):
     src = H.Store(tls=env.pki.good if src_tls else None)
-    dst = H.Store(tls=env.pki.good if dst_tls else None)
-    dst.serve("/obj", OBJ)
-    src.status("/obj", code, b"", [("Location", dst.url("/obj"))])
+    try:
+        dst = H.Store(tls=env.pki.good if dst_tls else None)
+    except BaseException:
+        src.stop()
+        raise
+    try:
+        dst.serve("/obj", OBJ)
+        src.status("/obj", code, b"", [("Location", dst.url("/obj"))])
+    except BaseException:
+        src.stop()
+        dst.stop()
+        raise
     r, finals, (asked, followed), dl = download_through(env, "redirect-", 15, src.url("/obj"), src, dst)
     if r.rc != 1:
         raise H.CheckFailed(f"exit {r.rc}")

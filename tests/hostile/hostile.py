@@ -465,8 +465,14 @@ class Store:
         elif ipv6:
             args.append("--ipv6")
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        hello = self._line()
-        self.port, self.ipv6 = hello["port"], hello["ipv6"]
+        try:
+            hello = self._line()
+            self.port, self.ipv6 = hello["port"], hello["ipv6"]
+        except BaseException:
+            self.proc.kill()
+            self.proc.wait()
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self.scheme = "https" if tls else "http"
         self.objects = _Stored(self)
 

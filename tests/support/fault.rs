@@ -6,7 +6,8 @@
 //! bytes sent back) so tests can check what the engine sent.
 //!
 //! A request that says `Expect: 100-continue` gets `100 Continue` before
-//! its body is read.
+//! its body is read, as from a real store (unless its `ReadPlan` says to
+//! ignore it).
 //!
 //! Each connection runs on its own thread with short socket timeouts and
 //! polls a stop flag, so dropping the server ends stalled connections too
@@ -265,6 +266,9 @@ pub struct ReadPlan {
     pub read_rate: Option<u64>,
     /// Write the body received to this file.
     pub save_to: Option<PathBuf>,
+    /// Never answer `Expect: 100-continue` (a store that ignores it: the
+    /// client sends the body once it has waited long enough).
+    pub ignore_expect: bool,
 }
 
 /// Decides the [`ReadPlan`] of a request from its head.
@@ -751,7 +755,10 @@ fn handle<C: Conn>(mut conn: C, shared: &Shared) {
     let expects_continue = request
         .header("expect")
         .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"));
-    if expects_continue && !write_all(conn, b"HTTP/1.1 100 Continue\r\n\r\n", shared) {
+    if expects_continue
+        && !plan.ignore_expect
+        && !write_all(conn, b"HTTP/1.1 100 Continue\r\n\r\n", shared)
+    {
         return;
     }
     let mut body = BodyReader {

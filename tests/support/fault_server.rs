@@ -345,6 +345,7 @@ impl State {
                 read_rate: spec.read_rate,
                 save_to: matches!(spec.kind, Kind::AcceptPut { .. })
                     .then(|| self.store_dir.join(format!("{}.body", request.index))),
+                ..ReadPlan::default()
             },
         };
         self.chosen.lock().unwrap().insert(request.index, spec);
