@@ -486,9 +486,7 @@ impl OwnBroker {
     }
 
     fn start_on(dir: &Path, port: u16) -> OwnBroker {
-        require_mosquitto();
-        let exe =
-            std::env::var("RESMGR_MOSQUITTO").unwrap_or_else(|_| "/usr/sbin/mosquitto".into());
+        let exe = mosquitto();
         let conf = dir.join("own-mosquitto.conf");
         let user = if unsafe { libc::geteuid() } == 0 {
             "user root\n"

@@ -14,7 +14,9 @@ on purpose.
   the --timeout limit fires when the monotonic clock says so, and a slow
   download survives jumps (no spurious timeout).
 
-Run: python3 tests/hostile/e2e_faults.py. Seed: RESMGR_FAULT_SEED.
+Run: ctest -R hostile_e2e_faults, or python3 tests/hostile/e2e_faults.py
+with RESMGR_DEVICE and RESMGR_FAULT_SERVER set as ctest sets them. Seed:
+RESMGR_FAULT_SEED.
 """
 
 import os

@@ -7,8 +7,9 @@ and a file-system check of a sandbox (`root/dl` is the download directory,
 `root/outside` holds sentinel files and symlink targets): nothing outside
 dl/, no file at the final path unless verified, symlink targets untouched.
 
-Run: python3 tests/hostile/e2e_input.py   (RESMGR_DEVICE=path to
-resmgr-device; RESMGR_HOSTILE_ONLY=substring,... runs some cases only;
+Run: ctest -R hostile_e2e_input, or python3 tests/hostile/e2e_input.py
+(RESMGR_DEVICE=path to resmgr-device; RESMGR_FAULT_SERVER=path to the
+fault-server program, which ctest builds; RESMGR_HOSTILE_ONLY=substring,... runs some cases only;
 RESMGR_HOSTILE_KEEP=1 keeps the work directory).
 Prints one line per case and "N passed, M failed"; exit 0/1, 77 = skipped.
 """

@@ -14,8 +14,9 @@
   what the device publishes, through a wrong secret, a broker refusing
   everyone, a TLS failure, and failing transfers.
 
-Run: python3 tests/hostile/e2e_security.py (needs openssl, mosquitto,
-mosquitto_passwd).
+Run: ctest -R hostile_e2e_security, or python3 tests/hostile/e2e_security.py
+with RESMGR_DEVICE and RESMGR_FAULT_SERVER set as ctest sets them (needs
+openssl, mosquitto, mosquitto_passwd).
 """
 
 import base64

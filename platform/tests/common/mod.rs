@@ -221,20 +221,13 @@ pub fn device_cli(
     cli(&args)
 }
 
-pub fn require_mosquitto() {
-    let found = std::env::var_os("RESMGR_MOSQUITTO").is_some()
-        || [
-            "/usr/sbin/mosquitto",
-            "/usr/local/sbin/mosquitto",
-            "/usr/bin/mosquitto",
-        ]
-        .iter()
-        .any(|p| Path::new(p).is_file());
-    assert!(
-        found,
+/// The mosquitto the platform itself would start (`$RESMGR_MOSQUITTO`,
+/// then `PATH`, then Debian's sbin); the test fails without one.
+pub fn mosquitto() -> PathBuf {
+    resmgr_platform::broker::find_mosquitto().expect(
         "mosquitto is not installed: run scripts/setup.sh (apt-get install -y mosquitto) \
-         or point RESMGR_MOSQUITTO at it"
-    );
+         or point RESMGR_MOSQUITTO at it",
+    )
 }
 
 /// `resmgr-platform serve` with a private mosquitto, stopped on drop.
@@ -251,7 +244,7 @@ impl Serve {
     }
 
     pub fn start_with(data: &Path, extra: &[&str]) -> Serve {
-        require_mosquitto();
+        mosquitto();
         static N: AtomicU32 = AtomicU32::new(0);
         let ready = data.with_file_name(format!(
             "ready-{}-{}.json",
