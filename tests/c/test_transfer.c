@@ -1266,6 +1266,20 @@ static const status_case status_cases[] = {
     {UP, BAD_EARLY, 0, NULL, RESMGR_ERR_BAD_RESPONSE, ANY_FAIL, 1},
 };
 
+/* No retries, this idle timeout, and this minimum-speed window (0: the
+ * default). */
+static void set_limits(resmgr_client *c, uint32_t idle_ms, uint32_t min_speed_window_ms)
+{
+    resmgr_transfer_options o;
+    CHECK_STATUS(resmgr_transfer_options_init(&o), RESMGR_OK);
+    o.idle_timeout_ms = idle_ms;
+    o.max_retries = 0;
+    if (min_speed_window_ms > 0) {
+        o.min_speed_window_ms = min_speed_window_ms;
+    }
+    CHECK_STATUS(resmgr_client_set_transfer_options(c, &o), RESMGR_OK);
+}
+
 static void run_status_case(const status_case *k)
 {
     const char *name = k->bad == BAD_NAME ? "../x" : k->direction == DOWN ? "fw.bin" : "up.bin";
@@ -1309,29 +1323,18 @@ static void run_status_case(const status_case *k)
     case BAD_CANCELLED:
         CHECK_STATUS(resmgr_client_cancel(f.c, k->direction, name), RESMGR_OK);
         break;
-    case BAD_SLOW: {
+    case BAD_SLOW:
         /* One byte per 100 ms: under 1024 bytes/s over a 1 s window, though
          * no read waits as long as the idle timeout. */
-        resmgr_transfer_options o;
-        CHECK_STATUS(resmgr_transfer_options_init(&o), RESMGR_OK);
-        o.idle_timeout_ms = 1000;
-        o.max_retries = 0;
-        o.min_speed_window_ms = 1000;
-        CHECK_STATUS(resmgr_client_set_transfer_options(f.c, &o), RESMGR_OK);
+        set_limits(f.c, 1000, 1000);
         st.dribble_ms = 100;
         srv_script(&f.srv, &st, 1);
         break;
-    }
-    case BAD_STALL: {
-        resmgr_transfer_options o;
-        CHECK_STATUS(resmgr_transfer_options_init(&o), RESMGR_OK);
-        o.idle_timeout_ms = 300;
-        o.max_retries = 0;
-        CHECK_STATUS(resmgr_client_set_transfer_options(f.c, &o), RESMGR_OK);
+    case BAD_STALL:
+        set_limits(f.c, 300, 0);
         st.stall = true;
         srv_script(&f.srv, &st, 1);
         break;
-    }
     case BAD_EARLY:
         st.early = true;
         srv_script(&f.srv, &st, 1);
