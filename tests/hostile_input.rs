@@ -9,11 +9,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use resmgr::limits::MAX_TASKS;
@@ -22,6 +18,7 @@ use resmgr::transfer::download::{download, DirSink};
 use resmgr::transfer::TransferConfig;
 use resmgr::ErrorKind;
 use support::fault::{serve, FaultServer, Response};
+use support::transfer::download_into;
 use support::*;
 
 const MD5: &str = "900150983cd24fb0d6963f7d28e17f72";
@@ -179,8 +176,7 @@ fn huge_download(
     let dir = tempdir();
     let url = server.url("/bucket/fw.bin?sig=1");
     let (client, rec) = client_with_task("fw.bin", size, md5_of(b"whatever"), &url);
-    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
-    let err = download(&client, "fw.bin", &mut sink, config, None).unwrap_err();
+    let err = download_into(&client, "fw.bin", dir.path(), config).unwrap_err();
     let report = rec.only_final_report(Direction::Download, "fw.bin");
     assert_eq!(report["state"], "fail");
     let files = listing(dir.path())
@@ -238,74 +234,24 @@ fn size_2_pow_64_minus_1_with_a_store_dribbling_fails_after_its_retries_without_
     assert_eq!(part.1, 4096, "the partial holds what arrived, no more");
 }
 
-/// A store that answers every GET with `200` and bytes without end
-/// (close-delimited), counting what it managed to send.
-struct Endless {
-    port: u16,
-    sent: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Endless {
-    fn start(content_length: Option<u64>) -> Endless {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let sent = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, st) = (sent.clone(), stop.clone());
-        let thread = std::thread::spawn(move || {
-            while !st.load(Ordering::SeqCst) {
-                let Ok((mut conn, _)) = listener.accept() else {
-                    std::thread::sleep(Duration::from_millis(5));
-                    continue;
-                };
-                conn.set_nonblocking(false).unwrap();
-                conn.set_write_timeout(Some(Duration::from_secs(5)))
-                    .unwrap();
-                let mut head = [0u8; 4096];
-                let _ = conn.read(&mut head);
-                let cl =
-                    content_length.map_or(String::new(), |n| format!("Content-Length: {n}\r\n"));
-                let _ = write!(conn, "HTTP/1.1 200 OK\r\n{cl}Connection: close\r\n\r\n");
-                let block = vec![0x5au8; 64 * 1024];
-                // Up to 8 GiB, until the client hangs up.
-                while s.load(Ordering::SeqCst) < 8 << 30 && !st.load(Ordering::SeqCst) {
-                    if conn.write_all(&block).is_err() {
-                        break;
-                    }
-                    s.fetch_add(block.len() as u64, Ordering::SeqCst);
-                }
-            }
-        });
-        Endless {
-            port,
-            sent,
-            stop,
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Endless {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
-
+/// A store answering every GET with `200` and up to 8 GiB of bytes
+/// (close-delimited, or announced as `content_length`): the download of a
+/// 1 MiB task is cut off long before.
 fn gigabytes_more(content_length: Option<u64>) {
-    let store = Endless::start(content_length);
+    let store = FaultServer::start(move |_, _| {
+        let endless = Response::new(200, Vec::new()).generated(8 << 30);
+        match content_length {
+            Some(n) => endless.declared_length(n).into(),
+            None => endless.close_delimited().into(),
+        }
+    });
     let size = 1 << 20;
     let dir = tempdir();
-    let url = format!("http://127.0.0.1:{}/bucket/fw.bin", store.port);
+    let url = store.url("/bucket/fw.bin");
     let (client, rec) = client_with_task("fw.bin", size, md5_of(b"x"), &url);
-    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
+    let at = dir.path().to_owned();
     let err = bounded("an endless download", Duration::from_secs(60), move || {
-        download(&client, "fw.bin", &mut sink, &config(), None).unwrap_err()
+        download_into(&client, "fw.bin", &at, &config()).unwrap_err()
     });
     assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
@@ -315,7 +261,7 @@ fn gigabytes_more(content_length: Option<u64>) {
         "fw.bin",
     );
     std::thread::sleep(Duration::from_millis(200));
-    let sent = store.sent.load(Ordering::SeqCst);
+    let sent: u64 = store.requests().iter().map(|r| r.sent).sum();
     assert!(sent < 256 << 20, "the store got to send {sent} bytes");
 }
 
@@ -344,8 +290,7 @@ fn a_206_with_the_right_range_but_an_endless_body_is_cut_off_at_the_size() {
     let dir = tempdir();
     let (client, rec) =
         client_with_download("fw.bin", &object, &server.url("/bucket/fw.bin?sig=1"));
-    let mut sink = DirSink::new(dir.path(), "fw.bin").unwrap();
-    let err = download(&client, "fw.bin", &mut sink, &config(), None).unwrap_err();
+    let err = download_into(&client, "fw.bin", dir.path(), &config()).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::BadResponse, "{err}");
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
     assert_eq!(
