@@ -4,22 +4,18 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::OnceLock;
 
 use serde_json::{json, Value};
 
-/// The program, running; killed if a test fails before it quits.
-struct Program {
-    child: Child,
-    /// `None` once closed.
-    stdin: Option<ChildStdin>,
-    stdout: BufReader<ChildStdout>,
-    port: u16,
-}
-
-impl Program {
-    /// Builds the example (a no-op when cargo already did) and starts it.
-    fn start(args: &[&str]) -> Program {
+/// The example, built once per run of these tests (a no-op when cargo
+/// already built it; `cargo test --test fault_server` alone does not, and
+/// a stale program must not be what is tested).
+fn program() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
         let mut build = Command::new(env!("CARGO"));
         build.args([
             "build",
@@ -38,13 +34,27 @@ impl Program {
         );
         // target/<profile>/deps/<this test> -> target/<profile>/examples/
         let exe = std::env::current_exe().unwrap();
-        let program = exe
-            .parent()
+        exe.parent()
             .unwrap()
             .parent()
             .unwrap()
-            .join("examples/fault-server");
-        let mut child = Command::new(program)
+            .join("examples/fault-server")
+    })
+}
+
+/// The program, running; killed if a test fails before it quits.
+struct Program {
+    child: Child,
+    /// `None` once closed.
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+    port: u16,
+}
+
+impl Program {
+    /// Starts the program.
+    fn start(args: &[&str]) -> Program {
+        let mut child = Command::new(program())
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
