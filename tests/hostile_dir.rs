@@ -198,7 +198,7 @@ fn a_hard_linked_partial_is_not_overwritten_by_a_successful_download() {
 
 #[test]
 fn a_partial_owned_by_another_user_is_not_resumed() {
-    if !can_run("chown a file to another user", is_root()) {
+    if !can_run("chown a file to another user", broker::is_root()) {
         return;
     }
     // The victim is the foreign partial itself: it must be neither

@@ -100,7 +100,7 @@ impl Drop for Mosquitto {
 }
 
 /// Whether the tests run as root, from the process's status.
-fn is_root() -> bool {
+pub fn is_root() -> bool {
     std::fs::read_to_string("/proc/self/status")
         .map(|s| {
             s.lines()

@@ -305,6 +305,20 @@ pub struct FaultServer {
     acceptor: Option<JoinHandle<()>>,
 }
 
+/// The TLS configuration of a server presenting `chain` with `key`: the
+/// ring provider, rustls's safe protocol versions, no client certificates.
+pub fn tls_server_config(
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map(Arc::new)
+}
+
 /// A connection the server can talk over: plain TCP or TLS.
 trait Conn: Read + Write + Send {
     /// Ends the connection cleanly (TLS: close_notify).

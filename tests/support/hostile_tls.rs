@@ -43,7 +43,7 @@ pub enum Bad {
     NotYetValid,
 }
 
-/// A CA written to `dir/ca.pem`.
+/// A CA (its file is [`Ca::file`]) and the lying certificates it signs.
 pub struct HostileCa {
     ca: Ca,
     /// The CA certificate file (PEM).
@@ -52,14 +52,12 @@ pub struct HostileCa {
 }
 
 impl HostileCa {
-    /// A fresh CA whose files go into `dir`.
+    /// A fresh CA; the leaf files go into `dir`.
     pub fn new(dir: &Path) -> HostileCa {
         let ca = Ca::new();
-        let ca_file = dir.join("ca.pem");
-        std::fs::write(&ca_file, &ca.pem).expect("write CA");
         HostileCa {
+            ca_file: ca.file.clone(),
             ca,
-            ca_file,
             dir: dir.to_owned(),
         }
     }

@@ -404,14 +404,6 @@ pub fn can_run(what: &str, ok: bool) -> bool {
     false
 }
 
-/// Whether the test process runs as root (owns the right to chown and
-/// mount), judged by the owner of a file it creates.
-pub fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    let probe = tempfile::NamedTempFile::new().expect("temporary file");
-    probe.as_file().metadata().expect("fstat").uid() == 0
-}
-
 /// A command that runs this test binary's `#[ignore]`d test `name`, alone:
 /// the child-process side of a test that kills or crashes a child. The
 /// child is ignored in ordinary runs, where it would test nothing.
