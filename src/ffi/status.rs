@@ -269,10 +269,7 @@ pub unsafe extern "C" fn resmgr_last_error(buf: *mut c_char, len: usize) -> usiz
     super::boundary::value_call(|| {
         with_last_error(|e| {
             if !buf.is_null() && len > 0 {
-                let mut n = e.len().min(len - 1);
-                while !e.is_char_boundary(n) {
-                    n -= 1;
-                }
+                let n = crate::protocol::fields::truncate(e, len - 1).len();
                 // SAFETY: the caller gave `len` writable bytes at `buf`;
                 // n + 1 <= len, and the source is a live String.
                 unsafe {

@@ -174,16 +174,21 @@ pub(crate) fn finish<Io: ClientIo>(
     }
 }
 
-/// Ends the task now under `name` with the `fail` report `error` calls for
-/// (a transfer that could not even start), and returns the error.
+/// A transfer of the task now under `name` that could not even start:
+/// ends the task with the `fail` report `error` calls for, as [`finish`]
+/// does (a failure that leaves tasks open leaves it open), and returns the
+/// error.
 pub(crate) fn fail_task<Io: ClientIo>(
     client: &Client<Io>,
     direction: Direction,
     name: &str,
     error: Error,
-) -> Result<()> {
+) -> Error {
     match client.task(direction, name) {
-        Some(task) => finish(client, direction, name, task.id, Err(error)),
-        None => Err(error),
+        Some(task) => match finish(client, direction, name, task.id, Err(error)) {
+            Err(e) => e,
+            Ok(()) => unreachable!("finish passes a failure on"),
+        },
+        None => error,
     }
 }

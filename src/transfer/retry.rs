@@ -65,11 +65,7 @@ pub(crate) fn with_retries(
 
 /// Sleeps `wait` (never past `deadline`), waking early to return false
 /// when the task is cancelled.
-pub(crate) fn sleep_unless_cancelled(
-    cancel: &CancelToken,
-    wait: Duration,
-    deadline: Option<Instant>,
-) -> bool {
+fn sleep_unless_cancelled(cancel: &CancelToken, wait: Duration, deadline: Option<Instant>) -> bool {
     let until = Instant::now() + wait;
     let until = deadline.map_or(until, |d| d.min(until));
     while Instant::now() < until {

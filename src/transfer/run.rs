@@ -11,7 +11,7 @@ use super::upload::{upload, UploadSource};
 use super::{fail_task, ProgressFn, TransferConfig};
 use crate::client::{Client, ClientIo};
 use crate::device::{create_upload_task_from_file, io_error, wait_for_url, TaskSignal};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::protocol::Direction;
 
 /// Where an upload's bytes come from.
@@ -69,21 +69,6 @@ pub fn ends_task(kind: ErrorKind) -> bool {
     )
 }
 
-/// A failure before the transfer could start (the file or directory):
-/// ends the task as [`ends_task`] says.
-fn could_not_start<Io: ClientIo>(
-    client: &Client<Io>,
-    direction: Direction,
-    name: &str,
-    error: Error,
-) -> Result<()> {
-    if ends_task(error.kind()) {
-        fail_task(client, direction, name, error)
-    } else {
-        Err(error)
-    }
-}
-
 /// Runs the upload of task `name` (which must have its URL) to its end on
 /// the calling thread, ending the task as [`ends_task`] says.
 pub fn run_upload<Io: ClientIo>(
@@ -99,7 +84,12 @@ pub fn run_upload<Io: ClientIo>(
     match from {
         UploadFrom::File(path) => match File::open(path) {
             Ok(mut file) => upload(client, name, &mut file, config, progress),
-            Err(e) => could_not_start(client, Direction::Upload, name, io_error("open", path, &e)),
+            Err(e) => Err(fail_task(
+                client,
+                Direction::Upload,
+                name,
+                io_error("open", path, &e),
+            )),
         },
         UploadFrom::Source(source) => upload(client, name, source, config, progress),
     }
@@ -119,7 +109,7 @@ pub fn run_download<Io: ClientIo>(
     match to {
         DownloadTo::Dir(dir) => match DirSink::new(dir, name) {
             Ok(mut sink) => download(client, name, &mut sink, config, progress),
-            Err(e) => could_not_start(client, Direction::Download, name, e),
+            Err(e) => Err(fail_task(client, Direction::Download, name, e)),
         },
         DownloadTo::Sink(sink) => download(client, name, sink, config, progress),
     }
@@ -147,12 +137,9 @@ pub fn upload_file<Io: ClientIo>(
 ) -> Result<String> {
     let (name, _, _) = create_upload_task_from_file(client, path, name)?;
     if let Err(e) = wait_for_url(client, signal, Direction::Upload, &name, url_timeout) {
-        return match e.kind() {
-            // A task the platform never answered is ended; a refused one
-            // already is.
-            ErrorKind::Timeout => fail_task(client, Direction::Upload, &name, e).map(|()| name),
-            _ => Err(e),
-        };
+        // A task the platform never answered (Timeout) is ended; a refused
+        // one (NoTask) already is.
+        return Err(fail_task(client, Direction::Upload, &name, e));
     }
     let task_name = name.as_str();
     let mut named = progress.map(|p| move |done: u64, total: u64| p(task_name, done, total));
