@@ -844,6 +844,45 @@ fn a_url_refreshed_during_a_download_is_used_by_its_next_attempt() {
     assert_downloaded(dir.path(), "fw.bin", &object, &rec);
 }
 
+/// The same for an upload: the header says a refreshed URL is for retries,
+/// so the attempt after a `500` goes to the URL the platform sent since.
+#[test]
+fn a_url_refreshed_during_an_upload_is_used_by_its_next_attempt() {
+    let fresh = FaultServer::start(|_, _| Reply::ok(""));
+    let fresh_url = fresh.url("/bucket/log.bin?sig=fresh");
+    let dir = tempdir();
+    let path = dir.path().join("log.bin");
+    let content = data(100 * 1024, 38);
+    std::fs::write(&path, &content).unwrap();
+    let (client, rec) = client();
+    let (md5, size) = (md5_of(&content), content.len() as u64);
+    // The first store fails the PUT after the platform answered the task
+    // again with a URL on another store.
+    let stale = {
+        let client = client.clone();
+        FaultServer::start(move |_, _| {
+            give_upload_url(&client, "log.bin", size, md5, &fresh_url);
+            Reply::status(500, "<Error><Code>InternalError</Code></Error>")
+        })
+    };
+    upload_task(
+        &client,
+        "log.bin",
+        size,
+        md5,
+        &stale.url("/bucket/log.bin?sig=stale"),
+    );
+
+    upload_file(&client, "log.bin", &path, &config()).unwrap();
+
+    assert_eq!(stale.requests().len(), 1);
+    let requests = fresh.requests();
+    assert_eq!(requests.len(), 1, "{requests:#?}");
+    assert_eq!(requests[0].target, "/bucket/log.bin?sig=fresh");
+    assert!(requests[0].body_complete && requests[0].body_md5 == md5);
+    rec.assert_final(Direction::Upload, "log.bin", done_report());
+}
+
 /// Issue 10, defect 3: a store that answers `2xx` before it has the whole
 /// body (instead of `100 Continue`, or after reading 128 KiB of 2 MiB and
 /// then no more) got a `done` report. `linger`: the store keeps the

@@ -489,7 +489,7 @@ pub fn download<Io: ClientIo>(
     config: &TransferConfig,
     progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
-    let (task, _) = super::ready_task(client, Direction::Download, name)?;
+    let task = super::ready_task(client, Direction::Download, name)?;
     let mut run = Run {
         client,
         name,
@@ -616,15 +616,7 @@ impl<Io: ClientIo> Run<'_, '_, Io> {
             return Ok(()); // everything arrived before a crash; verify it
         }
         let what = format!("download '{}'", self.name.escape_debug());
-        // A URL refreshed since the run started (duplicate push, fresh
-        // get_download_task answer) is used for the next attempt.
-        let url = self
-            .client
-            .task(Direction::Download, self.name)
-            .filter(|t| t.id == self.task.id)
-            .and_then(|t| t.url)
-            .or_else(|| self.task.url.clone())
-            .unwrap_or_default();
+        let url = super::current_url(self.client, Direction::Download, self.name, self.task);
         let (agent, _) = http::agent(self.config, tls, deadline);
         let interrupt = agent.clone();
         self.task.cancel.set_interrupt(move || interrupt.shutdown());

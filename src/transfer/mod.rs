@@ -38,28 +38,45 @@ use crate::protocol::{Direction, ProgressState};
 /// few of these whatever the resource size.
 pub const CHUNK: usize = 64 * 1024;
 
-/// Task `name` and its URL, as a transfer starts it: [`ErrorKind::NoTask`]
-/// when no such task is in flight, [`ErrorKind::NoUrl`] while the platform
-/// has not sent its URL.
+/// Task `name` as a transfer starts it: [`ErrorKind::NoTask`] when no
+/// such task is in flight, [`ErrorKind::NoUrl`] while the platform has not
+/// sent its URL.
 pub(crate) fn ready_task<Io: ClientIo>(
     client: &Client<Io>,
     direction: Direction,
     name: &str,
-) -> Result<(TaskInfo, String)> {
+) -> Result<TaskInfo> {
     let task = client
         .task(direction, name)
         .ok_or_else(|| crate::client::no_task(direction, name))?;
-    match task.url.clone() {
-        Some(url) => Ok((task, url)),
-        None => Err(Error::new(
+    if task.url.is_none() {
+        return Err(Error::new(
             ErrorKind::NoUrl,
             format!(
                 "{} task '{}' has no URL yet: run it once the platform sent one",
                 direction.as_str(),
                 name.escape_debug()
             ),
-        )),
+        ));
     }
+    Ok(task)
+}
+
+/// The URL an attempt of `task` (named `name`) uses: the one the platform
+/// sent last. A URL refreshed since the run started (the task answered or
+/// pushed again) is used by the next attempt, in both directions.
+pub(crate) fn current_url<Io: ClientIo>(
+    client: &Client<Io>,
+    direction: Direction,
+    name: &str,
+    task: &TaskInfo,
+) -> String {
+    client
+        .task(direction, name)
+        .filter(|t| t.id == task.id)
+        .and_then(|t| t.url)
+        .or_else(|| task.url.clone())
+        .unwrap_or_default()
 }
 
 /// Timeouts, retries and TLS roots of transfers.

@@ -52,7 +52,7 @@ pub fn upload<Io: ClientIo>(
     config: &TransferConfig,
     progress: Option<&mut ProgressFn<'_>>,
 ) -> Result<()> {
-    let (task, url) = super::ready_task(client, Direction::Upload, name)?;
+    let task = super::ready_task(client, Direction::Upload, name)?;
     let mut quiet = |_: u64, _: u64| {};
     let progress: &mut ProgressFn<'_> = match progress {
         Some(p) => p,
@@ -62,7 +62,6 @@ pub fn upload<Io: ClientIo>(
         client,
         name,
         task: &task,
-        url: &url,
         config,
     };
     let outcome = job.run(source, progress);
@@ -75,7 +74,6 @@ struct Job<'a, Io: ClientIo> {
     client: &'a Client<Io>,
     name: &'a str,
     task: &'a TaskInfo,
-    url: &'a str,
     config: &'a TransferConfig,
 }
 
@@ -108,6 +106,7 @@ impl<Io: ClientIo> Job<'_, Io> {
         deadline: Option<Instant>,
     ) -> std::result::Result<(), Failure> {
         let what = format!("upload '{}'", self.name.escape_debug());
+        let url = super::current_url(self.client, Direction::Upload, self.name, self.task);
         let (agent, probe) = http::agent(self.config, tls, deadline);
         let pace = {
             let agent = agent.clone();
@@ -117,7 +116,7 @@ impl<Io: ClientIo> Job<'_, Io> {
             client: self.client,
             name: self.name,
             task: self.task,
-            url: self.url,
+            url: &url,
             agent: &agent,
             probe: &probe,
             pace: &pace,
