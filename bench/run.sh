@@ -24,28 +24,24 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
-root="$(cd "$here/.." && pwd)"
-cd "$root"
-export PATH="$HOME/.cargo/bin:$PATH"
+# The repository root, PATH, have and apt_install.
+source "$here/../scripts/lib.sh"
 
 log() { echo "bench: $*" >&2; }
 
 # --- tools -----------------------------------------------------------------
-have() { command -v "$1" >/dev/null 2>&1; }
 if ! have openssl || ! have curl || ! have cc || ! have strip || ! have cmake \
    || ! { have mosquitto || [ -x /usr/sbin/mosquitto ]; } \
    || ! { have s3s-fs || [ -x "$HOME/.cargo/bin/s3s-fs" ]; }; then
   log "installing missing tools (scripts/setup.sh)"
   scripts/setup.sh
 fi
-have strip || { apt-get update -qq && apt-get install -y -qq binutils >/dev/null; }
+have strip || apt_install bench binutils
 # Figure 9's independent store: Debian's nginx-light (WebDAV PUT, TLS).
 if ! have nginx && [ ! -x /usr/sbin/nginx ]; then
-  log "installing nginx-light (figure 9)"
-  { apt-get update -qq && apt-get install -y -qq --no-install-recommends nginx-light >/dev/null; } ||
-    log "nginx-light could not be installed: figure 9 will be skipped"
+  apt_install bench nginx-light || log "nginx-light could not be installed: figure 9 will be skipped"
 fi
-have taskset || { apt-get update -qq && apt-get install -y -qq util-linux >/dev/null; }
+have taskset || apt_install bench util-linux
 
 # --- build -----------------------------------------------------------------
 tgt="$here/target"
