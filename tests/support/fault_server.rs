@@ -201,9 +201,9 @@ fn str_field<'a>(o: &'a Map<String, Value>, name: &str) -> Result<Option<&'a str
     field(o, name, Value::as_str, "a string")
 }
 
-fn status_field(o: Fields, default: Option<u16>) -> Result<Option<u16>, String> {
+fn status_field(o: Fields) -> Result<Option<u16>, String> {
     match u64_field(o, "status")? {
-        None => Ok(default),
+        None => Ok(None),
         Some(s) if (100..=999).contains(&s) => Ok(Some(s as u16)),
         Some(s) => Err(format!("bad status {s}")),
     }
@@ -261,17 +261,17 @@ fn parse_reply(v: &Value) -> Result<Spec, String> {
             ignore_range: o.get("ignore_range") == Some(&Value::Bool(true)),
             content_range: str_field(o, "content_range")?.map(str::to_owned),
             claimed_size: u64_field(o, "claimed_size")?,
-            status: status_field(o, None)?,
+            status: status_field(o)?,
         },
         "status" => Kind::Status {
-            status: status_field(o, None)?.ok_or("status needs a \"status\"")?,
+            status: status_field(o)?.ok_or("status needs a \"status\"")?,
             body: body_field(o)?.unwrap_or_default(),
         },
         "accept_put" => Kind::AcceptPut {
             verify_md5: o.get("verify_md5") != Some(&Value::Bool(false)),
         },
         "endless" => Kind::Endless {
-            status: status_field(o, Some(200))?.unwrap_or(200),
+            status: status_field(o)?.unwrap_or(200),
             cap: u64_field(o, "cap")?.unwrap_or(8 << 30),
         },
         "stall" => Kind::Stall,
@@ -344,7 +344,7 @@ impl State {
                 answer_after: spec.answer_after,
                 read_rate: spec.read_rate,
                 save_to: matches!(spec.kind, Kind::AcceptPut { .. })
-                    .then(|| self.store_dir.join(format!("{}.body", request.index))),
+                    .then(|| self.body_file(request)),
                 ..ReadPlan::default()
             },
         };
@@ -393,10 +393,15 @@ impl State {
         spec.shape.apply(response).into()
     }
 
+    /// Where an accept_put reply saves the body of `request`.
+    fn body_file(&self, request: &Request) -> PathBuf {
+        self.store_dir.join(format!("{}.body", request.index))
+    }
+
     /// Stores a complete body whose MD5 matches its `Content-MD5` (any
     /// body without `verify_md5`).
     fn accept_put(&self, request: &Request, verify_md5: bool) -> Reply {
-        let file = self.store_dir.join(format!("{}.body", request.index));
+        let file = self.body_file(request);
         let md5 = request.body_md5.to_base64();
         if verify_md5 && request.header("content-md5") != Some(md5.as_str()) {
             let _ = std::fs::remove_file(&file);
@@ -539,15 +544,9 @@ fn run() -> Result<(), String> {
         Some((cert, key)) => Some(tls_config(cert, key)?),
         None => None,
     };
-    let temp = match &args.store {
-        Some(_) => None,
-        None => Some(tempfile::tempdir().map_err(|e| e.to_string())?),
-    };
-    let store_dir = match (&args.store, &temp) {
-        (Some(dir), _) => dir.clone(),
-        (None, Some(t)) => t.path().to_owned(),
-        (None, None) => unreachable!("a store directory was made above"),
-    };
+    // Without --store, a temporary directory removed at exit.
+    let temp = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let store_dir = args.store.clone().unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&store_dir).map_err(|e| format!("{}: {e}", store_dir.display()))?;
     let state = Arc::new(State {
         routes: Mutex::new(HashMap::new()),
