@@ -493,25 +493,21 @@ static bool srv_start(http_server *s, const uint8_t *obj, size_t obj_len, bool p
     return srv_set_object(s, obj, obj_len);
 }
 
-/* Request `i` as the server tells it (false when it does not). */
-static bool srv_fetch(http_server *s, size_t i, srv_req *q)
+/* Parses one request record, `rec` being that record's text alone (its
+ * "headers" object read for the header values). */
+static void srv_parse_req(const char *rec, srv_req *q)
 {
-    char cmd[64], headers[4096], v[32];
-    char *a, *h;
+    char headers[4096], v[32];
+    const char *h;
     memset(q, 0, sizeof *q);
-    snprintf(cmd, sizeof cmd, "{\"cmd\":\"request\",\"index\":%zu}", i);
-    a = srv_command(s, cmd);
-    if (a == NULL) {
-        return false;
-    }
-    json_field(a, "method", q->method, sizeof q->method);
-    json_field(a, "target", q->target, sizeof q->target);
-    q->body_len = json_u64(a, "body_len");
-    q->body_complete = json_field(a, "body_complete", v, sizeof v) && strcmp(v, "true") == 0;
-    json_field(a, "body_md5", q->body_md5, sizeof q->body_md5);
-    q->answered = (int)json_u64(a, "answered");
+    json_field(rec, "method", q->method, sizeof q->method);
+    json_field(rec, "target", q->target, sizeof q->target);
+    q->body_len = json_u64(rec, "body_len");
+    q->body_complete = json_field(rec, "body_complete", v, sizeof v) && strcmp(v, "true") == 0;
+    json_field(rec, "body_md5", q->body_md5, sizeof q->body_md5);
+    q->answered = (int)json_u64(rec, "answered");
     /* The header values, from the "headers" object only. */
-    h = strstr(a, "\"headers\":{");
+    h = strstr(rec, "\"headers\":{");
     copy_str(headers, sizeof headers, h != NULL ? h + 10 : "{}");
     if (strchr(headers, '}') != NULL) {
         *strchr(headers, '}') = '\0';
@@ -521,8 +517,58 @@ static bool srv_fetch(http_server *s, size_t i, srv_req *q)
     q->content_length = (uint64_t)strtoull(v, NULL, 10);
     q->has_content_md5 = json_field(headers, "content-md5", q->content_md5, sizeof q->content_md5);
     q->has_transfer_encoding = json_field(headers, "transfer-encoding", v, sizeof v);
+}
+
+/* Just past the '}' closing the JSON object that starts at `p` (a '{'),
+ * strings skipped; NULL when it does not close. */
+static char *json_object_end(char *p)
+{
+    size_t depth = 0;
+    bool in_str = false;
+    for (; *p != '\0'; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1] != '\0') {
+                p++;
+            } else if (*p == '"') {
+                in_str = false;
+            }
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && --depth == 0) {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Reads every request the server got in one round trip ({"requests":[...]})
+ * into s->reqs (the first SRV_MAX_REQS of them) and s->n_reqs. Each record
+ * is cut out by its braces (its keys come in no set order) and parsed alone. */
+static void srv_fetch_all(http_server *s)
+{
+    char *a = srv_command(s, "{\"cmd\":\"requests\"}");
+    char *rec = a != NULL ? strstr(a, "\"requests\":[") : NULL;
+    size_t n = 0;
+    while (rec != NULL && (rec = strchr(rec, '{')) != NULL) {
+        char *end = json_object_end(rec);
+        char c;
+        if (end == NULL) {
+            CHECK_FAIL("a request record of the fault server does not close");
+            break;
+        }
+        c = *end;
+        *end = '\0';
+        if (n < SRV_MAX_REQS) {
+            srv_parse_req(rec, &s->reqs[n]);
+        }
+        n++;
+        *end = c;
+        rec = end;
+    }
+    s->n_reqs = n;
     free(a);
-    return true;
 }
 
 static size_t srv_count(http_server *s)
@@ -538,20 +584,12 @@ static size_t srv_count(http_server *s)
     return n;
 }
 
-/* The record of request `i` (zeroed when there is none), valid until the
- * next call. */
-static const srv_req *srv_req_at(http_server *s, size_t i)
+/* The record of request `i` once the server is stopped (zeroed when there
+ * is none). */
+static const srv_req *srv_req_at(const http_server *s, size_t i)
 {
-    static srv_req q;
-    if (s->started) {
-        srv_fetch(s, i, &q);
-        return &q;
-    }
-    if (i >= s->n_reqs || i >= SRV_MAX_REQS) {
-        memset(&q, 0, sizeof q);
-        return &q;
-    }
-    return &s->reqs[i];
+    static const srv_req none;
+    return i < s->n_reqs && i < SRV_MAX_REQS ? &s->reqs[i] : &none;
 }
 
 /* Safety net for a run that never returns: the server quits, ending its
@@ -564,17 +602,12 @@ static void srv_abort(http_server *s)
 /* Stops the server and waits for it; its requests stay readable. */
 static void srv_stop(http_server *s)
 {
-    size_t i, n;
     int status;
     if (!s->started) {
         remove_dir(s->files);
         return;
     }
-    n = srv_count(s);
-    for (i = 0; i < n && i < SRV_MAX_REQS; i++) {
-        srv_fetch(s, i, &s->reqs[i]);
-    }
-    s->n_reqs = n;
+    srv_fetch_all(s);
     s->started = false;
     fclose(s->to); /* EOF: it stops every connection and exits */
     s->to = NULL;
