@@ -279,7 +279,6 @@ typedef struct http_server {
     unsigned port;
     bool puts;         /* a normal answer takes a PUT (else it serves the object) */
     char files[256];   /* temporary directory of the objects served */
-    unsigned n_files;
     char object[512];  /* the object served now */
     srv_step steps[SRV_MAX_STEPS];
     size_t n_steps;
@@ -426,13 +425,12 @@ static void srv_script(http_server *s, const srv_step *steps, size_t n)
     srv_route(s);
 }
 
-/* Serves `obj` from now on. */
+/* Serves `obj` from the next route on (the server reads the file when it
+ * takes a route, so rewriting it leaves the routes taken alone). */
 static bool srv_set_object(http_server *s, const uint8_t *obj, size_t obj_len)
 {
-    char name[32];
-    snprintf(name, sizeof name, "object-%u", s->n_files++);
-    join_path(s->object, sizeof s->object, s->files, name);
-    return write_in(s->files, name, obj, obj_len) && srv_route(s);
+    join_path(s->object, sizeof s->object, s->files, "object");
+    return write_in(s->files, "object", obj, obj_len);
 }
 
 /* Starts a server serving `obj` to GETs, or taking PUTs when `puts`. */
@@ -490,7 +488,7 @@ static bool srv_start(http_server *s, const uint8_t *obj, size_t obj_len, bool p
         return false;
     }
     free(line);
-    return srv_set_object(s, obj, obj_len);
+    return srv_set_object(s, obj, obj_len) && srv_route(s);
 }
 
 /* Parses one request record, `rec` being that record's text alone (its
@@ -1335,7 +1333,6 @@ static void run_status_case(const status_case *k)
         free(s.buf);
         return;
     }
-    srv_script(&f.srv, &st, 1);
     join_path(path, sizeof path, f.dir, k->direction == DOWN ? "no-such-dir" : "no-such-file");
     switch (k->bad) {
     case BAD_OTHER_BYTES:
@@ -1361,16 +1358,13 @@ static void run_status_case(const status_case *k)
          * no read waits as long as the idle timeout. */
         set_limits(f.c, 1000, 1000);
         st.dribble_ms = 100;
-        srv_script(&f.srv, &st, 1);
         break;
     case BAD_STALL:
         set_limits(f.c, 300, 0);
         st.stall = true;
-        srv_script(&f.srv, &st, 1);
         break;
     case BAD_EARLY:
         st.early = true;
-        srv_script(&f.srv, &st, 1);
         break;
     case BAD_NO_SERVER:
         CHECK_STATUS(push_download(f.c, name, f.size, f.md5.hex, "http://127.0.0.1:1/obj"),
@@ -1382,6 +1376,8 @@ static void run_status_case(const status_case *k)
     default:
         break;
     }
+    /* One route, after any object swap: the object to serve with the step. */
+    srv_script(&f.srv, &st, 1);
     memset(&src, 0, sizeof src);
     src.data = f.obj;
     src.len = f.size;
