@@ -697,15 +697,13 @@ static int check_last_fail_any_(recorder *r, const char *type, const char *name,
     }
     return 0;
 }
-#define CHECK_LAST_FAIL_ANY(r, type, name) \
-    check_last_fail_any_((r), (type), (name), __FILE__, __LINE__)
 
 /* A `progress` of report_json, or ANY_FAIL: any fail report with code -1
  * and a message of its own. */
 #define ANY_FAIL ""
 
 /* The last publish is the report of `type` for `name` with `progress`
- * (ANY_FAIL: as CHECK_LAST_FAIL_ANY). */
+ * (ANY_FAIL: any fail report, as check_last_fail_any_ checks). */
 static void check_last_report_(recorder *r, const char *type, const char *name,
                                const char *progress, const char *file, int line)
 {
@@ -1153,7 +1151,7 @@ static void write_callback_failure_fails_the_download_with_io(void)
         CHECK_EQ_INT(s.calls_after_fail, 0);
         srv_stop(&f.srv);
         CHECK_EQ_INT(srv_count(&f.srv), 1);
-        CHECK_LAST_FAIL_ANY(f.r, DL, "blob");
+        CHECK_LAST_REPORT(f.r, DL, "blob", ANY_FAIL);
         CHECK_EQ_INT(final_reports(f.r), 1);
         CHECK_STATUS(resmgr_client_track_download_progress(f.c, "blob", 0, NULL),
                      RESMGR_ERR_NO_TASK);
@@ -1229,7 +1227,7 @@ static void read_callback_serves_the_body_and_its_faults_end_the_upload(void)
                 CHECK_ERROR_MESSAGE();
                 CHECK_NO_COMPLETE_BODY(&f);
             }
-            check_last_report_(f.r, UL, "up.bin", cases[i].report, __FILE__, __LINE__);
+            CHECK_LAST_REPORT(f.r, UL, "up.bin", cases[i].report);
             CHECK_EQ_INT(final_reports(f.r), 1);
         }
         fix_teardown(&f);
@@ -1430,7 +1428,7 @@ static void run_status_case(const status_case *k)
             CHECK_EQ_INT(count_pubs_with(f.r, "\"result_code\":-"), 0);
         }
     } else {
-        check_last_report_(f.r, type, name, k->report, __FILE__, __LINE__);
+        CHECK_LAST_REPORT(f.r, type, name, k->report);
         CHECK_EQ_INT(final_reports(f.r), 1);
         CHECK_EQ_INT(state, RESMGR_TASK_NONE);
     }
@@ -1558,7 +1556,7 @@ static void transfers_cancelled_from_another_thread_stop(void)
                 CHECK(k.saw_bytes);
                 CHECK_STATUS(k.cancel_status, RESMGR_OK);
                 CHECK_STATUS(rc, RESMGR_ERR_CANCELLED);
-                CHECK_LAST_FAIL_ANY(f.r, direction == DOWN ? DL : UL, name);
+                CHECK_LAST_REPORT(f.r, direction == DOWN ? DL : UL, name, ANY_FAIL);
                 CHECK_EQ_INT(final_reports(f.r), 1);
                 CHECK_EQ_INT(srv_count(&f.srv), 1);
                 if (direction == DOWN) {
