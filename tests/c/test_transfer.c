@@ -279,7 +279,6 @@ typedef struct http_server {
     unsigned port;
     bool puts;         /* a normal answer takes a PUT (else it serves the object) */
     char files[256];   /* temporary directory of the objects served */
-    unsigned n_files;
     char object[512];  /* the object served now */
     srv_step steps[SRV_MAX_STEPS];
     size_t n_steps;
@@ -426,13 +425,12 @@ static void srv_script(http_server *s, const srv_step *steps, size_t n)
     srv_route(s);
 }
 
-/* Serves `obj` from now on. */
+/* Serves `obj` from the next route on (the server reads the file when it
+ * takes a route, so rewriting it leaves the routes taken alone). */
 static bool srv_set_object(http_server *s, const uint8_t *obj, size_t obj_len)
 {
-    char name[32];
-    snprintf(name, sizeof name, "object-%u", s->n_files++);
-    join_path(s->object, sizeof s->object, s->files, name);
-    return write_in(s->files, name, obj, obj_len) && srv_route(s);
+    join_path(s->object, sizeof s->object, s->files, "object");
+    return write_in(s->files, "object", obj, obj_len);
 }
 
 /* Starts a server serving `obj` to GETs, or taking PUTs when `puts`. */
@@ -490,28 +488,24 @@ static bool srv_start(http_server *s, const uint8_t *obj, size_t obj_len, bool p
         return false;
     }
     free(line);
-    return srv_set_object(s, obj, obj_len);
+    return srv_set_object(s, obj, obj_len) && srv_route(s);
 }
 
-/* Request `i` as the server tells it (false when it does not). */
-static bool srv_fetch(http_server *s, size_t i, srv_req *q)
+/* Parses one request record, `rec` being that record's text alone (its
+ * "headers" object read for the header values). */
+static void srv_parse_req(const char *rec, srv_req *q)
 {
-    char cmd[64], headers[4096], v[32];
-    char *a, *h;
+    char headers[4096], v[32];
+    const char *h;
     memset(q, 0, sizeof *q);
-    snprintf(cmd, sizeof cmd, "{\"cmd\":\"request\",\"index\":%zu}", i);
-    a = srv_command(s, cmd);
-    if (a == NULL) {
-        return false;
-    }
-    json_field(a, "method", q->method, sizeof q->method);
-    json_field(a, "target", q->target, sizeof q->target);
-    q->body_len = json_u64(a, "body_len");
-    q->body_complete = json_field(a, "body_complete", v, sizeof v) && strcmp(v, "true") == 0;
-    json_field(a, "body_md5", q->body_md5, sizeof q->body_md5);
-    q->answered = (int)json_u64(a, "answered");
+    json_field(rec, "method", q->method, sizeof q->method);
+    json_field(rec, "target", q->target, sizeof q->target);
+    q->body_len = json_u64(rec, "body_len");
+    q->body_complete = json_field(rec, "body_complete", v, sizeof v) && strcmp(v, "true") == 0;
+    json_field(rec, "body_md5", q->body_md5, sizeof q->body_md5);
+    q->answered = (int)json_u64(rec, "answered");
     /* The header values, from the "headers" object only. */
-    h = strstr(a, "\"headers\":{");
+    h = strstr(rec, "\"headers\":{");
     copy_str(headers, sizeof headers, h != NULL ? h + 10 : "{}");
     if (strchr(headers, '}') != NULL) {
         *strchr(headers, '}') = '\0';
@@ -521,8 +515,58 @@ static bool srv_fetch(http_server *s, size_t i, srv_req *q)
     q->content_length = (uint64_t)strtoull(v, NULL, 10);
     q->has_content_md5 = json_field(headers, "content-md5", q->content_md5, sizeof q->content_md5);
     q->has_transfer_encoding = json_field(headers, "transfer-encoding", v, sizeof v);
+}
+
+/* Just past the '}' closing the JSON object that starts at `p` (a '{'),
+ * strings skipped; NULL when it does not close. */
+static char *json_object_end(char *p)
+{
+    size_t depth = 0;
+    bool in_str = false;
+    for (; *p != '\0'; p++) {
+        if (in_str) {
+            if (*p == '\\' && p[1] != '\0') {
+                p++;
+            } else if (*p == '"') {
+                in_str = false;
+            }
+        } else if (*p == '"') {
+            in_str = true;
+        } else if (*p == '{') {
+            depth++;
+        } else if (*p == '}' && --depth == 0) {
+            return p + 1;
+        }
+    }
+    return NULL;
+}
+
+/* Reads every request the server got in one round trip ({"requests":[...]})
+ * into s->reqs (the first SRV_MAX_REQS of them) and s->n_reqs. Each record
+ * is cut out by its braces (its keys come in no set order) and parsed alone. */
+static void srv_fetch_all(http_server *s)
+{
+    char *a = srv_command(s, "{\"cmd\":\"requests\"}");
+    char *rec = a != NULL ? strstr(a, "\"requests\":[") : NULL;
+    size_t n = 0;
+    while (rec != NULL && (rec = strchr(rec, '{')) != NULL) {
+        char *end = json_object_end(rec);
+        char c;
+        if (end == NULL) {
+            CHECK_FAIL("a request record of the fault server does not close");
+            break;
+        }
+        c = *end;
+        *end = '\0';
+        if (n < SRV_MAX_REQS) {
+            srv_parse_req(rec, &s->reqs[n]);
+        }
+        n++;
+        *end = c;
+        rec = end;
+    }
+    s->n_reqs = n;
     free(a);
-    return true;
 }
 
 static size_t srv_count(http_server *s)
@@ -538,20 +582,12 @@ static size_t srv_count(http_server *s)
     return n;
 }
 
-/* The record of request `i` (zeroed when there is none), valid until the
- * next call. */
-static const srv_req *srv_req_at(http_server *s, size_t i)
+/* The record of request `i` once the server is stopped (zeroed when there
+ * is none). */
+static const srv_req *srv_req_at(const http_server *s, size_t i)
 {
-    static srv_req q;
-    if (s->started) {
-        srv_fetch(s, i, &q);
-        return &q;
-    }
-    if (i >= s->n_reqs || i >= SRV_MAX_REQS) {
-        memset(&q, 0, sizeof q);
-        return &q;
-    }
-    return &s->reqs[i];
+    static const srv_req none;
+    return i < s->n_reqs && i < SRV_MAX_REQS ? &s->reqs[i] : &none;
 }
 
 /* Safety net for a run that never returns: the server quits, ending its
@@ -564,17 +600,12 @@ static void srv_abort(http_server *s)
 /* Stops the server and waits for it; its requests stay readable. */
 static void srv_stop(http_server *s)
 {
-    size_t i, n;
     int status;
     if (!s->started) {
         remove_dir(s->files);
         return;
     }
-    n = srv_count(s);
-    for (i = 0; i < n && i < SRV_MAX_REQS; i++) {
-        srv_fetch(s, i, &s->reqs[i]);
-    }
-    s->n_reqs = n;
+    srv_fetch_all(s);
     s->started = false;
     fclose(s->to); /* EOF: it stops every connection and exits */
     s->to = NULL;
@@ -666,15 +697,13 @@ static int check_last_fail_any_(recorder *r, const char *type, const char *name,
     }
     return 0;
 }
-#define CHECK_LAST_FAIL_ANY(r, type, name) \
-    check_last_fail_any_((r), (type), (name), __FILE__, __LINE__)
 
 /* A `progress` of report_json, or ANY_FAIL: any fail report with code -1
  * and a message of its own. */
 #define ANY_FAIL ""
 
 /* The last publish is the report of `type` for `name` with `progress`
- * (ANY_FAIL: as CHECK_LAST_FAIL_ANY). */
+ * (ANY_FAIL: any fail report, as check_last_fail_any_ checks). */
 static void check_last_report_(recorder *r, const char *type, const char *name,
                                const char *progress, const char *file, int line)
 {
@@ -1122,7 +1151,7 @@ static void write_callback_failure_fails_the_download_with_io(void)
         CHECK_EQ_INT(s.calls_after_fail, 0);
         srv_stop(&f.srv);
         CHECK_EQ_INT(srv_count(&f.srv), 1);
-        CHECK_LAST_FAIL_ANY(f.r, DL, "blob");
+        CHECK_LAST_REPORT(f.r, DL, "blob", ANY_FAIL);
         CHECK_EQ_INT(final_reports(f.r), 1);
         CHECK_STATUS(resmgr_client_track_download_progress(f.c, "blob", 0, NULL),
                      RESMGR_ERR_NO_TASK);
@@ -1198,7 +1227,7 @@ static void read_callback_serves_the_body_and_its_faults_end_the_upload(void)
                 CHECK_ERROR_MESSAGE();
                 CHECK_NO_COMPLETE_BODY(&f);
             }
-            check_last_report_(f.r, UL, "up.bin", cases[i].report, __FILE__, __LINE__);
+            CHECK_LAST_REPORT(f.r, UL, "up.bin", cases[i].report);
             CHECK_EQ_INT(final_reports(f.r), 1);
         }
         fix_teardown(&f);
@@ -1302,7 +1331,6 @@ static void run_status_case(const status_case *k)
         free(s.buf);
         return;
     }
-    srv_script(&f.srv, &st, 1);
     join_path(path, sizeof path, f.dir, k->direction == DOWN ? "no-such-dir" : "no-such-file");
     switch (k->bad) {
     case BAD_OTHER_BYTES:
@@ -1328,16 +1356,13 @@ static void run_status_case(const status_case *k)
          * no read waits as long as the idle timeout. */
         set_limits(f.c, 1000, 1000);
         st.dribble_ms = 100;
-        srv_script(&f.srv, &st, 1);
         break;
     case BAD_STALL:
         set_limits(f.c, 300, 0);
         st.stall = true;
-        srv_script(&f.srv, &st, 1);
         break;
     case BAD_EARLY:
         st.early = true;
-        srv_script(&f.srv, &st, 1);
         break;
     case BAD_NO_SERVER:
         CHECK_STATUS(push_download(f.c, name, f.size, f.md5.hex, "http://127.0.0.1:1/obj"),
@@ -1349,6 +1374,8 @@ static void run_status_case(const status_case *k)
     default:
         break;
     }
+    /* One route, after any object swap: the object to serve with the step. */
+    srv_script(&f.srv, &st, 1);
     memset(&src, 0, sizeof src);
     src.data = f.obj;
     src.len = f.size;
@@ -1401,7 +1428,7 @@ static void run_status_case(const status_case *k)
             CHECK_EQ_INT(count_pubs_with(f.r, "\"result_code\":-"), 0);
         }
     } else {
-        check_last_report_(f.r, type, name, k->report, __FILE__, __LINE__);
+        CHECK_LAST_REPORT(f.r, type, name, k->report);
         CHECK_EQ_INT(final_reports(f.r), 1);
         CHECK_EQ_INT(state, RESMGR_TASK_NONE);
     }
@@ -1529,7 +1556,7 @@ static void transfers_cancelled_from_another_thread_stop(void)
                 CHECK(k.saw_bytes);
                 CHECK_STATUS(k.cancel_status, RESMGR_OK);
                 CHECK_STATUS(rc, RESMGR_ERR_CANCELLED);
-                CHECK_LAST_FAIL_ANY(f.r, direction == DOWN ? DL : UL, name);
+                CHECK_LAST_REPORT(f.r, direction == DOWN ? DL : UL, name, ANY_FAIL);
                 CHECK_EQ_INT(final_reports(f.r), 1);
                 CHECK_EQ_INT(srv_count(&f.srv), 1);
                 if (direction == DOWN) {

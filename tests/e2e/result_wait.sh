@@ -71,12 +71,12 @@ rsp="{\"type\":\"create_upload_task_rsp\",\"result_code\":0,\"size\":$size,\"nam
 # quiet_upload TAG WAIT: one upload against the silent platform.
 quiet_upload() {
   local tag=$1 wait=$2 asked_before
+  # For start_device: the quiet broker, no login (it is anonymous), and a
+  # DEVICE_PID of this function's own.
+  local BROKER_PORT=$quiet_port DEVICE_AUTH=() DEVICE_PID
   asked_before=$(grep -c create_upload_task "$ups" || true)
-  watch_log "$WORK/$tag.err"
-  timeout -k 5 120 "$DEVICE" --host 127.0.0.1 --port "$quiet_port" --product "$PRODUCT" --device "$DEVICE_NAME" \
-    --timeout 60 --result-wait "$wait" upload "$file" --name quiet.bin >"$WORK/$tag.out" 2>"$WORK/$tag.err" &
-  local pid=$!
-  track "$pid"
+  start_device "$WORK/$tag.out" "$WORK/$tag.err" --timeout 60 --result-wait "$wait" upload "$file" --name quiet.bin
+  local pid=$DEVICE_PID
   asked() { [ "$(grep -c create_upload_task "$ups" || true)" -gt "$asked_before" ]; }
   wait_until 30 "the device's create_upload_task ($tag)" asked
   mosquitto_pub -p "$quiet_port" -t "$down" -q 1 -m "$rsp" || fail "cannot publish the answer"

@@ -135,9 +135,9 @@ def assert_no_data(dl):
 
 def download_through(env, prefix, timeout, url, *stores):
     """`resmgr-device download` (trusting the test CA) of a task whose URL
-    is `url`, served by `stores`, which it stops. Returns the result, the
-    final reports, how many requests each store got, and the download
-    directory."""
+    is `url`, served by `stores` (its callers stop them). Returns the
+    result, the final reports, how many requests each store got, and the
+    download directory."""
     dev = env.device()
     dl = tempfile.mkdtemp(prefix=prefix, dir=env.work)
     try:
@@ -147,21 +147,15 @@ def download_through(env, prefix, timeout, url, *stores):
         counts = [len(s.requests) for s in stores]
     finally:
         env.platform.handler = None
-        for s in stores:
-            s.stop()
     return r, finals, counts, dl
 
 
 def https_store(env, kind):
     if kind == "expired" and env.pki.expired is None:
         return H.skipped("faketime not installed (tests/hostile_tls.rs covers it)")
-    store = H.Store(tls=env.pki.by_kind[kind])
-    try:
+    with H.Store(tls=env.pki.by_kind[kind]) as store:
         store.serve("/obj", OBJ)
-    except BaseException:
-        store.stop()
-        raise
-    r, finals, (reqs,), dl = download_through(env, "https-", 30, store.url("/obj"), store)
+        r, finals, (reqs,), dl = download_through(env, "https-", 30, store.url("/obj"), store)
     if kind == "good":
         if not (r.rc == 0 and reqs == 1):
             raise H.CheckFailed((r.rc, reqs, r.err[-300:]))
@@ -196,20 +190,10 @@ def https_to_plain(env):
 
 
 def redirect(env, src_tls, dst_tls, code):
-    src = H.Store(tls=env.pki.good if src_tls else None)
-    try:
-        dst = H.Store(tls=env.pki.good if dst_tls else None)
-    except BaseException:
-        src.stop()
-        raise
-    try:
+    with H.Store(tls=env.pki.good if src_tls else None) as src, H.Store(tls=env.pki.good if dst_tls else None) as dst:
         dst.serve("/obj", OBJ)
         src.status("/obj", code, b"", [("Location", dst.url("/obj"))])
-    except BaseException:
-        src.stop()
-        dst.stop()
-        raise
-    r, finals, (asked, followed), dl = download_through(env, "redirect-", 15, src.url("/obj"), src, dst)
+        r, finals, (asked, followed), dl = download_through(env, "redirect-", 15, src.url("/obj"), src, dst)
     if r.rc != 1:
         raise H.CheckFailed(f"exit {r.rc}")
     if followed != 0:

@@ -513,7 +513,14 @@ class Store:
     def of(self, path=None, method=None):
         return [r for r in self.requests if (path is None or r["path"] == path) and (method is None or r["method"] == method)]
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def stop(self):
+        """Ends the server and removes its files; a second call does nothing."""
         if self.proc.poll() is None:
             try:
                 self.proc.stdin.close()
